@@ -1,0 +1,291 @@
+//! Typed errors. Every misuse is reported here; no public function panics.
+
+use core::fmt;
+
+/// Why a [`Config`](crate::Config) or a storage cannot make a ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `block_align` is 0: a frame has at least one byte.
+    ZeroBlockAlign,
+    /// `block_align` is larger than [`MAX_BLOCK_ALIGN`](crate::MAX_BLOCK_ALIGN).
+    BlockAlignTooLarge {
+        /// The requested block size in bytes.
+        block_align: usize,
+        /// The largest supported block size.
+        max: usize,
+    },
+    /// The capacity is 0.
+    ZeroCapacity,
+    /// The capacity is not a whole number of blocks.
+    CapacityNotWholeBlocks {
+        /// The requested capacity in bytes.
+        capacity: usize,
+        /// The block size in bytes.
+        block_align: usize,
+    },
+    /// The capacity is larger than [`MAX_CAPACITY`](crate::MAX_CAPACITY).
+    CapacityTooLarge {
+        /// The requested capacity in bytes.
+        capacity: usize,
+        /// The largest supported capacity.
+        max: usize,
+    },
+    /// The start threshold is above the capacity, so the ring could never start.
+    StartThresholdAboveCapacity {
+        /// The threshold in bytes.
+        threshold: usize,
+        /// The capacity in bytes.
+        capacity: usize,
+    },
+    /// The restart threshold is above the capacity, so the ring could never restart.
+    RestartThresholdAboveCapacity {
+        /// The threshold in bytes.
+        threshold: usize,
+        /// The capacity in bytes.
+        capacity: usize,
+    },
+    /// The low watermark is above the capacity.
+    LowWatermarkAboveCapacity {
+        /// The watermark in bytes.
+        watermark: usize,
+        /// The capacity in bytes.
+        capacity: usize,
+    },
+    /// A silence pattern is empty or longer than
+    /// [`Silence::MAX_PATTERN`](crate::Silence::MAX_PATTERN).
+    SilencePatternLength {
+        /// The pattern's length in bytes.
+        len: usize,
+    },
+    /// The silence pattern does not tile the block (the block is not a whole
+    /// number of patterns).
+    SilenceDoesNotTile {
+        /// The pattern's length in bytes.
+        pattern_len: usize,
+        /// The block size in bytes.
+        block_align: usize,
+    },
+    /// The memory given to hold the ring is too small.
+    BufferTooSmall {
+        /// Bytes the ring needs (see [`Config::required_memory`](crate::Config::required_memory)).
+        needed: usize,
+        /// Bytes that were given.
+        available: usize,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::ZeroBlockAlign => f.write_str("block_align is 0; a frame has at least one byte"),
+            Self::BlockAlignTooLarge { block_align, max } => {
+                write!(
+                    f,
+                    "block_align {block_align} is larger than the maximum {max}"
+                )
+            }
+            Self::ZeroCapacity => f.write_str("capacity is 0"),
+            Self::CapacityNotWholeBlocks {
+                capacity,
+                block_align,
+            } => write!(
+                f,
+                "capacity {capacity} is not a whole number of {block_align}-byte blocks"
+            ),
+            Self::CapacityTooLarge { capacity, max } => {
+                write!(f, "capacity {capacity} is larger than the maximum {max}")
+            }
+            Self::StartThresholdAboveCapacity {
+                threshold,
+                capacity,
+            } => write!(
+                f,
+                "start threshold {threshold} is above the capacity {capacity}"
+            ),
+            Self::RestartThresholdAboveCapacity {
+                threshold,
+                capacity,
+            } => write!(
+                f,
+                "restart threshold {threshold} is above the capacity {capacity}"
+            ),
+            Self::LowWatermarkAboveCapacity {
+                watermark,
+                capacity,
+            } => write!(
+                f,
+                "low watermark {watermark} is above the capacity {capacity}"
+            ),
+            Self::SilencePatternLength { len } => write!(
+                f,
+                "silence pattern of {len} bytes; it must have 1 to {} bytes",
+                crate::Silence::MAX_PATTERN
+            ),
+            Self::SilenceDoesNotTile {
+                pattern_len,
+                block_align,
+            } => write!(
+                f,
+                "a {pattern_len}-byte silence pattern does not tile a {block_align}-byte block"
+            ),
+            Self::BufferTooSmall { needed, available } => write!(
+                f,
+                "the ring needs {needed} bytes of memory but {available} were given"
+            ),
+        }
+    }
+}
+
+/// Why a write was refused. Nothing was written and nothing already in the
+/// ring was lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// A strict write or a commit whose length is not a whole number of blocks.
+    NotWholeBlocks {
+        /// The length in bytes.
+        len: usize,
+        /// The block size in bytes.
+        block_align: usize,
+    },
+    /// [`Overrun::Reject`](crate::Overrun::Reject): the input does not fit.
+    Full {
+        /// Bytes the write needed (rounded up to whole blocks).
+        needed: usize,
+        /// Free bytes in the ring.
+        free: usize,
+    },
+    /// A stream write left a partial block held; a strict write or a grant
+    /// would misalign the stream. Complete it with
+    /// [`Producer::write_stream`](crate::Producer::write_stream) or drop it
+    /// with [`Producer::discard_partial`](crate::Producer::discard_partial).
+    PartialBlockHeld {
+        /// Bytes of the partial block held by the producer.
+        held: usize,
+    },
+    /// An overrun dropped a partial block from a stream write; the next
+    /// `remaining` stream bytes (the rest of that frame) are still to be
+    /// discarded, so a strict write or a grant would misalign the stream.
+    DiscardingPartialBlock {
+        /// Bytes of the dropped frame still to come.
+        remaining: usize,
+    },
+    /// The producer marked the end of the stream.
+    Finished,
+    /// A typed write with a sample type whose size does not divide the block
+    /// (or is zero).
+    SampleSize {
+        /// `size_of::<T>()`.
+        sample: usize,
+        /// The block size in bytes.
+        block_align: usize,
+    },
+    /// A commit larger than the grant.
+    CommitTooLarge {
+        /// Bytes the caller tried to commit.
+        len: usize,
+        /// Bytes granted.
+        granted: usize,
+    },
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::NotWholeBlocks { len, block_align } => write!(
+                f,
+                "{len} bytes is not a whole number of {block_align}-byte blocks"
+            ),
+            Self::Full { needed, free } => {
+                write!(
+                    f,
+                    "ring full: the write needs {needed} bytes, {free} are free"
+                )
+            }
+            Self::PartialBlockHeld { held } => write!(
+                f,
+                "a partial block of {held} bytes is held from a stream write"
+            ),
+            Self::DiscardingPartialBlock { remaining } => write!(
+                f,
+                "{remaining} bytes of a dropped partial block are still to be discarded"
+            ),
+            Self::Finished => f.write_str("the stream was marked finished"),
+            Self::SampleSize {
+                sample,
+                block_align,
+            } => write!(
+                f,
+                "a {sample}-byte sample does not divide the {block_align}-byte block"
+            ),
+            Self::CommitTooLarge { len, granted } => {
+                write!(f, "commit of {len} bytes exceeds the grant of {granted}")
+            }
+        }
+    }
+}
+
+/// Why a read was refused. Nothing was read and nothing in the ring was lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// A destination, offset or release length that is not a whole number of blocks.
+    NotWholeBlocks {
+        /// The length or offset in bytes.
+        len: usize,
+        /// The block size in bytes.
+        block_align: usize,
+    },
+    /// A cyclic destination's offset or length is outside it.
+    OutOfRange {
+        /// The offset or length that does not fit.
+        value: usize,
+        /// The destination's length.
+        len: usize,
+    },
+    /// A typed read with a sample type whose size does not divide the block
+    /// (or is zero).
+    SampleSize {
+        /// `size_of::<T>()`.
+        sample: usize,
+        /// The block size in bytes.
+        block_align: usize,
+    },
+    /// A release larger than the grant.
+    ReleaseTooLarge {
+        /// Bytes the caller tried to release.
+        len: usize,
+        /// Bytes granted.
+        granted: usize,
+    },
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::NotWholeBlocks { len, block_align } => write!(
+                f,
+                "{len} bytes is not a whole number of {block_align}-byte blocks"
+            ),
+            Self::OutOfRange { value, len } => write!(
+                f,
+                "{value} is out of range for a {len}-byte cyclic destination"
+            ),
+            Self::SampleSize {
+                sample,
+                block_align,
+            } => write!(
+                f,
+                "a {sample}-byte sample does not divide the {block_align}-byte block"
+            ),
+            Self::ReleaseTooLarge { len, granted } => {
+                write!(f, "release of {len} bytes exceeds the grant of {granted}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}
+impl core::error::Error for WriteError {}
+impl core::error::Error for ReadError {}

@@ -1,0 +1,219 @@
+//! The shared header: every field both sides touch, in one `#[repr(C)]`
+//! struct of fixed-width fields, and the position arithmetic.
+//!
+//! Layout (128-byte lines, so the producer's and the consumer's hot fields
+//! are on separate cache lines, and separate adjacent-line prefetch pairs,
+//! whatever the base alignment the allocator gave):
+//!
+//! | bytes | owner | fields |
+//! |---|---|---|
+//! | 0–127 | set once before the handles exist | magic, version, capacity, block size |
+//! | 128–255 | producer | write position, flags, producer counters |
+//! | 256–383 | consumer | read position (bit 31: the overwrite claim), consumer counters |
+//!
+//! Positions run over `0..2 * capacity`, so a full ring (`write - read ==
+//! capacity`) and an empty one (`write == read`) differ, and the offset into
+//! the data is `position` or `position - capacity`: no division on the audio
+//! path, any capacity (not only powers of two), and every position a whole
+//! number of blocks because the capacity is.
+
+use crate::sync::{AtomicU32, AtomicU64};
+
+/// Bytes per line of the header.
+const LINE: usize = 128;
+/// Size of the header in bytes.
+pub(crate) const HEADER_SIZE: usize = core::mem::size_of::<Header>();
+/// Alignment of the header in bytes.
+pub(crate) const HEADER_ALIGN: usize = core::mem::align_of::<Header>();
+
+/// `"PCMR"` in little-endian: identifies an initialised header.
+const MAGIC: u32 = u32::from_le_bytes(*b"PCMR");
+/// Layout version of the header.
+const VERSION: u32 = 1;
+
+/// Set in [`Header::read`] while the consumer copies out of the ring under
+/// `OverwriteOldest`; the producer does not move the read position then.
+pub(crate) const BUSY: u32 = 1 << 31;
+/// Set in [`Header::flags`] when the producer marked the end of the stream.
+pub(crate) const FINISHED: u32 = 1;
+
+/// The shared state of one ring.
+#[repr(C)]
+pub(crate) struct Header {
+    magic: u32,
+    version: u32,
+    capacity: u32,
+    block_align: u32,
+    _pad0: [u8; LINE - 16],
+
+    // Producer line.
+    /// The producer's published write position.
+    pub(crate) write: AtomicU32,
+    /// [`FINISHED`].
+    pub(crate) flags: AtomicU32,
+    pub(crate) written: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) overwritten: AtomicU64,
+    pub(crate) overruns: AtomicU64,
+    pub(crate) peak_fill: AtomicU64,
+    _pad1: [u8; LINE - 48],
+
+    // Consumer line.
+    /// The consumer's published read position, with [`BUSY`].
+    pub(crate) read: AtomicU32,
+    _reserved: u32,
+    pub(crate) read_bytes: AtomicU64,
+    pub(crate) silence_priming: AtomicU64,
+    pub(crate) silence_underrun: AtomicU64,
+    pub(crate) silence_end: AtomicU64,
+    pub(crate) underruns: AtomicU64,
+    _pad2: [u8; LINE - 48],
+}
+
+macro_rules! header_init {
+    ($capacity:expr, $block_align:expr, $start:expr) => {
+        Header {
+            magic: MAGIC,
+            version: VERSION,
+            capacity: $capacity,
+            block_align: $block_align,
+            _pad0: [0; LINE - 16],
+            write: AtomicU32::new($start),
+            flags: AtomicU32::new(0),
+            written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            overwritten: AtomicU64::new(0),
+            overruns: AtomicU64::new(0),
+            peak_fill: AtomicU64::new(0),
+            _pad1: [0; LINE - 48],
+            read: AtomicU32::new($start),
+            _reserved: 0,
+            read_bytes: AtomicU64::new(0),
+            silence_priming: AtomicU64::new(0),
+            silence_underrun: AtomicU64::new(0),
+            silence_end: AtomicU64::new(0),
+            underruns: AtomicU64::new(0),
+            _pad2: [0; LINE - 48],
+        }
+    };
+}
+
+impl Header {
+    /// A header for a ring that has not been split yet.
+    #[cfg(not(loom))]
+    pub(crate) const fn empty() -> Header {
+        header_init!(0, 0, 0)
+    }
+
+    /// A header for `geometry`, both positions at `start`.
+    #[cfg(not(loom))]
+    pub(crate) const fn new(geometry: &Geometry, start: u32) -> Header {
+        header_init!(geometry.capacity as u32, geometry.block_align as u32, start)
+    }
+
+    /// A header for `geometry`, both positions at `start`.
+    #[cfg(loom)]
+    pub(crate) fn new(geometry: &Geometry, start: u32) -> Header {
+        header_init!(geometry.capacity as u32, geometry.block_align as u32, start)
+    }
+
+    /// Whether this header was initialised by this crate's layout version.
+    #[allow(dead_code)]
+    pub(crate) fn is_valid(&self) -> bool {
+        self.magic == MAGIC && self.version == VERSION
+    }
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    // The layout is part of the contract: fixed offsets on every target.
+    assert!(core::mem::size_of::<Header>() == 3 * LINE);
+    assert!(core::mem::offset_of!(Header, write) == LINE);
+    assert!(core::mem::offset_of!(Header, read) == 2 * LINE);
+};
+
+/// A ring's shape, copied privately into each handle: a handle never trusts
+/// the shared header for bounds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Geometry {
+    /// Bytes of data storage; a whole number of blocks.
+    pub(crate) capacity: usize,
+    /// Bytes per block.
+    pub(crate) block_align: usize,
+    /// `2 * capacity`: positions run over `0..span`.
+    pub(crate) span: usize,
+}
+
+impl Geometry {
+    /// The geometry of a validated configuration.
+    pub(crate) const fn new(capacity: usize, block_align: usize) -> Geometry {
+        Geometry {
+            capacity,
+            block_align,
+            span: 2 * capacity,
+        }
+    }
+
+    /// `pos + n` in position space (`n <= capacity`).
+    #[inline]
+    pub(crate) fn advance(&self, pos: usize, n: usize) -> usize {
+        let next = pos + n;
+        if next >= self.span {
+            next - self.span
+        } else {
+            next
+        }
+    }
+
+    /// Bytes from `from` to `to` in position space.
+    #[inline]
+    pub(crate) fn distance(&self, from: usize, to: usize) -> usize {
+        if to >= from {
+            to - from
+        } else {
+            to + self.span - from
+        }
+    }
+
+    /// Offset into the data storage of `pos`.
+    #[inline]
+    pub(crate) fn offset(&self, pos: usize) -> usize {
+        if pos >= self.capacity {
+            pos - self.capacity
+        } else {
+            pos
+        }
+    }
+
+    /// `n` rounded down to whole blocks.
+    #[inline]
+    pub(crate) fn floor_blocks(&self, n: usize) -> usize {
+        n - n % self.block_align
+    }
+
+    /// The start position for a configured number of blocks, wrapped into
+    /// position space.
+    pub(crate) fn start_position(&self, blocks: usize) -> usize {
+        // Both factors are bounded by the capacity, so this cannot overflow.
+        (blocks % (self.span / self.block_align)) * self.block_align
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_wrap_at_twice_the_capacity() {
+        let g = Geometry::new(12, 3);
+        assert_eq!(g.advance(21, 3), 0);
+        assert_eq!(g.advance(20, 4), 0);
+        assert_eq!(g.advance(9, 3), 12);
+        assert_eq!(g.distance(21, 3), 6);
+        assert_eq!(g.distance(3, 15), 12);
+        assert_eq!(g.offset(15), 3);
+        assert_eq!(g.offset(11), 11);
+        assert_eq!(g.start_position(9), 3);
+        assert_eq!(g.floor_blocks(11), 9);
+    }
+}

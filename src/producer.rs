@@ -1,0 +1,602 @@
+//! The producer: the only side that writes data and moves the write position.
+
+use crate::counters::Counters;
+use crate::header::{Geometry, BUSY, FINISHED};
+use crate::storage::Shared;
+use crate::sync::{bump, COUNTER, OBSERVE_READ, OVERWRITE_CAS, PUBLISH_FINISH, PUBLISH_WRITE};
+use crate::{Config, Overrun, WriteError};
+
+/// What a write did with its input.
+///
+/// Every byte of the input is in exactly one of `written`, `dropped` or
+/// `held` (a [`write_stream`](Producer::write_stream) can also complete a
+/// partial block held from an earlier call, which then counts in `written`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriteOutcome {
+    /// Bytes committed to the ring in whole blocks, visible to the consumer.
+    pub written: usize,
+    /// Bytes of the input that will never be read (the overrun policy, or the
+    /// rest of a partial block dropped by an earlier overrun).
+    pub dropped: usize,
+    /// Older unread bytes that `OverwriteOldest` discarded to make room.
+    pub overwritten: usize,
+    /// Bytes of a trailing partial block now held privately by the producer.
+    pub held: usize,
+}
+
+/// The producing half of a ring. It is [`Send`]: move it to the thread, IOCTL
+/// path or decoder that makes the audio.
+///
+/// Dropping the producer marks the end of the stream (see [`finish`](Self::finish)).
+pub struct Producer<'a> {
+    shared: Shared<'a>,
+    geometry: Geometry,
+    overrun: Overrun,
+    /// The write position; the header holds the published copy.
+    write: usize,
+    /// Bytes of a partial block stored (unpublished) at `write`.
+    held: usize,
+    /// Bytes of a partial block dropped by an overrun still to discard from
+    /// the stream, so that the next block starts on a frame boundary.
+    skip: usize,
+    finished: bool,
+}
+
+// SAFETY: the producer owns its side of the protocol; everything it shares
+// with the consumer is either atomics or data ranges the protocol hands over
+// with release/acquire pairs.
+unsafe impl Send for Producer<'_> {}
+
+impl<'a> Producer<'a> {
+    pub(crate) fn new(
+        shared: Shared<'a>,
+        geometry: Geometry,
+        config: &Config,
+        start: usize,
+    ) -> Self {
+        Producer {
+            shared,
+            geometry,
+            overrun: config.overrun,
+            write: start,
+            held: 0,
+            skip: 0,
+            finished: false,
+        }
+    }
+
+    /// The capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.geometry.capacity
+    }
+
+    /// The block (frame) size in bytes.
+    pub fn block_align(&self) -> usize {
+        self.geometry.block_align
+    }
+
+    /// The read position as the consumer last published it.
+    #[inline]
+    fn read_position(&self) -> usize {
+        (self.shared.header().read.load(OBSERVE_READ) & !BUSY) as usize
+    }
+
+    /// The space reserved by a held partial block.
+    #[inline]
+    fn reserved(&self) -> usize {
+        if self.held > 0 {
+            self.geometry.block_align
+        } else {
+            0
+        }
+    }
+
+    /// Bytes buffered and visible to the consumer now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, _rx) = pcm_ring::heap(&pcm_ring::Config::new(4, 16))?;
+    /// tx.write(&[0; 8])?;
+    /// assert_eq!((tx.fill(), tx.free()), (8, 8));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fill(&self) -> usize {
+        self.geometry.distance(self.read_position(), self.write)
+    }
+
+    /// Bytes a write can add now without an overrun: whole blocks, not
+    /// counting the block a held partial block occupies.
+    pub fn free(&self) -> usize {
+        self.geometry.capacity - self.fill() - self.reserved()
+    }
+
+    /// How many bytes to write now (whole blocks, at most [`free`](Self::free))
+    /// to bring the fill level up to `target` bytes; 0 if it is there already.
+    /// Pace the producer with this instead of a wall-clock sleep.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, _rx) = pcm_ring::heap(&pcm_ring::Config::new(4, 64))?;
+    /// tx.write(&[0; 20])?;
+    /// assert_eq!(tx.bytes_to_reach(30), 12); // rounded up to whole blocks
+    /// assert_eq!(tx.bytes_to_reach(10), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bytes_to_reach(&self, target: usize) -> usize {
+        let fill = self.fill();
+        let target = target.min(self.geometry.capacity);
+        if fill >= target {
+            return 0;
+        }
+        let missing = target - fill;
+        let up = self
+            .geometry
+            .floor_blocks(missing + self.geometry.block_align - 1);
+        up.min(self.geometry.capacity - fill - self.reserved())
+    }
+
+    /// The counters, read without locks.
+    pub fn counters(&self) -> Counters {
+        Counters::load(self.shared.header())
+    }
+
+    /// The trailing partial block held from the last
+    /// [`write_stream`](Self::write_stream) (empty if none). The consumer
+    /// never sees it until a later stream write completes it.
+    pub fn held_partial(&self) -> &[u8] {
+        let offset = self.geometry.offset(self.write);
+        // SAFETY: `held < block_align`, the block at `write` is free space
+        // owned by the producer (reserved while `held > 0`), and it does not
+        // wrap because offsets are whole blocks and the capacity is too.
+        unsafe { self.shared.slice(offset, self.held) }
+    }
+
+    /// Drops the held partial block, and any rest of a partial block an
+    /// overrun dropped, so that the next stream byte starts a new frame (use
+    /// it to resynchronise after a source restarts). Returns the bytes
+    /// discarded, which count as dropped.
+    pub fn discard_partial(&mut self) -> usize {
+        let held = self.held;
+        bump(&self.shared.header().dropped, held as u64);
+        self.held = 0;
+        self.skip = 0;
+        held
+    }
+
+    /// Marks the end of the stream: the consumer drains what is buffered,
+    /// even below its start threshold, then reports the end. A held partial
+    /// block cannot be delivered and is discarded (returned, and counted as
+    /// dropped). Later writes fail with [`WriteError::Finished`]. Dropping the
+    /// producer does the same.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pcm_ring::Config;
+    ///
+    /// let (mut tx, mut rx) = pcm_ring::heap(&Config::new(2, 16).start_threshold(8))?;
+    /// tx.write_stream(&[1, 1, 2])?; // one block and a held byte
+    /// assert_eq!(tx.finish(), 1);
+    /// let mut out = [0u8; 4];
+    /// let got = rx.read(&mut out)?; // below the threshold, but drained
+    /// assert_eq!((got.data, got.end_of_stream), (2, true));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn finish(&mut self) -> usize {
+        if self.finished {
+            return 0;
+        }
+        let discarded = self.discard_partial();
+        self.finished = true;
+        self.shared.header().flags.store(FINISHED, PUBLISH_FINISH);
+        discarded
+    }
+
+    /// Whether [`finish`](Self::finish) was called.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Writes whole blocks. The overrun policy decides what happens when they
+    /// do not all fit.
+    ///
+    /// # Errors
+    ///
+    /// - [`WriteError::NotWholeBlocks`]: `src` is not a whole number of blocks;
+    /// - [`WriteError::Full`]: [`Overrun::Reject`] and `src` does not fit;
+    /// - [`WriteError::PartialBlockHeld`] / [`WriteError::DiscardingPartialBlock`]:
+    ///   a stream write left the stream in the middle of a frame;
+    /// - [`WriteError::Finished`].
+    ///
+    /// In every case nothing was written and nothing buffered was lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pcm_ring::{Config, WriteError};
+    ///
+    /// let (mut tx, _rx) = pcm_ring::heap(&Config::new(6, 60))?; // 24-bit stereo
+    /// assert_eq!(tx.write(&[0; 12])?.written, 12);
+    /// assert_eq!(
+    ///     tx.write(&[0; 7]),
+    ///     Err(WriteError::NotWholeBlocks { len: 7, block_align: 6 })
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
+        self.check_block_boundary()?;
+        if src.len() % self.geometry.block_align != 0 {
+            return Err(WriteError::NotWholeBlocks {
+                len: src.len(),
+                block_align: self.geometry.block_align,
+            });
+        }
+        self.write_inner(src)
+    }
+
+    /// Writes a piece of a byte stream that arrives in arbitrary lengths (an
+    /// IOCTL, a pipe, a socket). Whole blocks are committed; a trailing
+    /// partial block is held privately until a later call completes it, so
+    /// the consumer never sees a partial frame. If an overrun drops a partial
+    /// block, the rest of that frame is dropped from the next calls, so the
+    /// stream never shifts by a partial block.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError::Full`] ([`Overrun::Reject`]: everything, including the
+    /// trailing partial block, must fit), [`WriteError::Finished`]. Nothing
+    /// is written then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::new(4, 64))?;
+    /// tx.write_stream(&[1, 2, 3, 4, 5, 6])?;
+    /// assert_eq!((rx.available(), tx.held_partial()), (4, &[5, 6][..]));
+    /// tx.write_stream(&[7, 8])?;
+    /// assert_eq!(rx.available(), 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_stream(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
+        self.write_inner(src)
+    }
+
+    /// Writes typed samples as whole blocks: `T` is any [`bytemuck::Pod`]
+    /// sample type (`i16`, `i32`, `f32`, `[u8; 3]` …) whose size divides the
+    /// block.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError::SampleSize`] if `size_of::<T>()` is 0 or does not divide
+    /// the block, and the errors of [`write`](Self::write).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::new(4, 64))?;
+    /// tx.write_samples(&[0.5f32, -0.5])?; // mono f32: one sample per 4-byte block
+    /// let mut out = [0f32; 2];
+    /// rx.read_samples(&mut out)?;
+    /// assert_eq!(out, [0.5, -0.5]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_samples<T: bytemuck::Pod>(
+        &mut self,
+        samples: &[T],
+    ) -> Result<WriteOutcome, WriteError> {
+        let sample = core::mem::size_of::<T>();
+        if sample == 0 || self.geometry.block_align % sample != 0 {
+            return Err(WriteError::SampleSize {
+                sample,
+                block_align: self.geometry.block_align,
+            });
+        }
+        self.write(bytemuck::cast_slice(samples))
+    }
+
+    /// Borrows up to `len` bytes of free space (whole blocks) to fill in
+    /// place, as at most two slices; [`WriteGrant::commit`] publishes them.
+    /// The overrun policy applies to the space asked for: `Reject` refuses if
+    /// `len` is not free, `Truncate` grants what is free (the rest counts as
+    /// dropped), `OverwriteOldest` discards the oldest blocks to make room.
+    ///
+    /// # Errors
+    ///
+    /// As for [`write`](Self::write).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::new(2, 8))?;
+    /// let mut grant = tx.grant(6)?;
+    /// let (a, b) = grant.as_mut_slices();
+    /// a.fill(1);
+    /// b.fill(1);
+    /// grant.commit(6)?;
+    /// assert_eq!(rx.available(), 6);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn grant(&mut self, len: usize) -> Result<WriteGrant<'_, 'a>, WriteError> {
+        self.check_block_boundary()?;
+        let (capacity, block) = (self.geometry.capacity, self.geometry.block_align);
+        if len % block != 0 {
+            return Err(WriteError::NotWholeBlocks {
+                len,
+                block_align: block,
+            });
+        }
+        let (room, read, overwritten) = self.make_room(len.min(capacity));
+        if self.overrun == Overrun::Reject && room < len {
+            self.count_rejected(len);
+            return Err(WriteError::Full {
+                needed: len,
+                free: room,
+            });
+        }
+        let granted = len.min(self.geometry.floor_blocks(room));
+        self.count_overrun(len - granted, overwritten);
+        Ok(WriteGrant {
+            producer: self,
+            len: granted,
+            read,
+        })
+    }
+
+    fn check_block_boundary(&self) -> Result<(), WriteError> {
+        if self.finished {
+            Err(WriteError::Finished)
+        } else if self.held > 0 {
+            Err(WriteError::PartialBlockHeld { held: self.held })
+        } else if self.skip > 0 {
+            Err(WriteError::DiscardingPartialBlock {
+                remaining: self.skip,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Makes room for `want` bytes (`want <= capacity`) as far as the policy
+    /// allows. Returns the free bytes now, the read position seen, and the
+    /// bytes overwritten.
+    ///
+    /// `OverwriteOldest`: the consumer's claim (the busy bit) means it may be
+    /// copying any of the buffered blocks, so the producer then leaves the
+    /// read position alone and the write falls back to dropping the newest.
+    /// A failed compare-and-swap means the consumer moved in between; retry
+    /// with what it published (lock-free: each retry follows consumer progress).
+    fn make_room(&mut self, want: usize) -> (usize, usize, usize) {
+        let header = self.shared.header();
+        let mut raw = header.read.load(OBSERVE_READ);
+        loop {
+            let read = (raw & !BUSY) as usize;
+            let free = self.geometry.capacity - self.geometry.distance(read, self.write);
+            if want <= free || self.overrun != Overrun::OverwriteOldest || raw & BUSY != 0 {
+                return (free, read, 0);
+            }
+            let deficit = want - free;
+            let new_read = self.geometry.advance(read, deficit);
+            match header
+                .read
+                .compare_exchange(raw, new_read as u32, OVERWRITE_CAS, OBSERVE_READ)
+            {
+                Ok(_) => return (want, new_read, deficit),
+                Err(current) => raw = current,
+            }
+        }
+    }
+
+    /// Copies `src` into the ring at position `pos`, across the wrap.
+    fn copy_at(&self, pos: usize, src: &[u8]) {
+        let offset = self.geometry.offset(pos);
+        let first = src.len().min(self.geometry.capacity - offset);
+        let (a, b) = src.split_at(first);
+        // SAFETY: both ranges are inside the storage (`first` stops at the
+        // end, `b` is shorter than the free space that follows) and are free
+        // space, which only the producer touches.
+        unsafe {
+            self.shared.copy_in(offset, a);
+            self.shared.copy_in(0, b);
+        }
+    }
+
+    /// Moves the write position on by `n` and publishes it.
+    fn publish(&mut self, n: usize, read: usize) {
+        self.write = self.geometry.advance(self.write, n);
+        let header = self.shared.header();
+        header.write.store(self.write as u32, PUBLISH_WRITE);
+        bump(&header.written, n as u64);
+        let fill = self.geometry.distance(read, self.write) as u64;
+        if fill > header.peak_fill.load(COUNTER) {
+            header.peak_fill.store(fill, COUNTER);
+        }
+    }
+
+    fn count_overrun(&self, dropped: usize, overwritten: usize) {
+        if dropped > 0 || overwritten > 0 {
+            let header = self.shared.header();
+            bump(&header.overruns, 1);
+            bump(&header.dropped, dropped as u64);
+            bump(&header.overwritten, overwritten as u64);
+        }
+    }
+
+    fn count_rejected(&self, len: usize) {
+        self.count_overrun(len, 0);
+    }
+
+    fn write_inner(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
+        if self.finished {
+            return Err(WriteError::Finished);
+        }
+        let (capacity, block) = (self.geometry.capacity, self.geometry.block_align);
+        // The rest of a frame an overrun dropped, then the held partial block.
+        let skip = self.skip.min(src.len());
+        let rest = &src[skip..];
+        let to_held = if self.held > 0 {
+            (block - self.held).min(rest.len())
+        } else {
+            0
+        };
+        let (to_held, rest) = rest.split_at(to_held);
+        let tail_len = rest.len() % block;
+        let (whole, tail) = rest.split_at(rest.len() - tail_len);
+        let tail_block = if tail_len > 0 { block } else { 0 };
+
+        if self.overrun == Overrun::Reject && !rest.is_empty() {
+            // All or nothing: check before changing anything.
+            let free = self.free();
+            let needed = whole.len() + tail_block;
+            if needed > free {
+                self.count_rejected(src.len() - skip);
+                return Err(WriteError::Full { needed, free });
+            }
+        }
+
+        let mut out = WriteOutcome {
+            dropped: skip,
+            ..WriteOutcome::default()
+        };
+        self.skip -= skip;
+        bump(&self.shared.header().dropped, skip as u64);
+
+        if !to_held.is_empty() {
+            let offset = self.geometry.offset(self.write) + self.held;
+            // SAFETY: the held block at `write` is reserved free space owned
+            // by the producer, and `held + to_held <= block` keeps the range
+            // inside it.
+            unsafe { self.shared.copy_in(offset, to_held) };
+            self.held += to_held.len();
+            if self.held == block {
+                self.held = 0;
+                let read = self.read_position();
+                self.publish(block, read);
+                out.written += block;
+            }
+        }
+        if rest.is_empty() {
+            out.held = self.held;
+            return Ok(out);
+        }
+
+        // Here no partial block is held: the input completed it.
+        let mut whole = whole;
+        let mut dropped = 0;
+        if self.overrun == Overrun::OverwriteOldest && whole.len() > capacity {
+            // Keep only the newest capacity's worth.
+            dropped += whole.len() - capacity;
+            whole = &whole[whole.len() - capacity..];
+        }
+        let want = (whole.len() + tail_block).min(capacity);
+        let (room, read, overwritten) = self.make_room(want);
+        let n = whole.len().min(self.geometry.floor_blocks(room));
+        self.copy_at(self.write, &whole[..n]);
+        dropped += whole.len() - n;
+        if tail_len > 0 {
+            if room - n >= block {
+                let offset = self.geometry.offset(self.geometry.advance(self.write, n));
+                // SAFETY: a whole free block at that offset is owned by the
+                // producer; the tail is shorter than a block.
+                unsafe { self.shared.copy_in(offset, tail) };
+                self.held = tail_len;
+            } else {
+                dropped += tail_len;
+                self.skip = block - tail_len;
+            }
+        }
+        if n > 0 {
+            self.publish(n, read);
+        }
+        self.count_overrun(dropped, overwritten);
+        out.written += n;
+        out.dropped += dropped;
+        out.overwritten = overwritten;
+        out.held = self.held;
+        Ok(out)
+    }
+}
+
+impl Drop for Producer<'_> {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl core::fmt::Debug for Producer<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Producer")
+            .field("capacity", &self.geometry.capacity)
+            .field("block_align", &self.geometry.block_align)
+            .field("overrun", &self.overrun)
+            .field("fill", &self.fill())
+            .field("held", &self.held)
+            .field("finished", &self.finished)
+            .finish()
+    }
+}
+
+/// Free space borrowed from the ring by [`Producer::grant`]. Fill it, then
+/// [`commit`](Self::commit); dropping it commits nothing.
+pub struct WriteGrant<'p, 'a> {
+    producer: &'p mut Producer<'a>,
+    len: usize,
+    read: usize,
+}
+
+impl WriteGrant<'_, '_> {
+    /// Bytes granted (whole blocks).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was granted.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The granted space as two slices: the second is non-empty only when the
+    /// space wraps around the end of the storage.
+    pub fn as_mut_slices(&mut self) -> (&mut [u8], &mut [u8]) {
+        let geometry = self.producer.geometry;
+        let offset = geometry.offset(self.producer.write);
+        let first = self.len.min(geometry.capacity - offset);
+        // SAFETY: the granted range is free space owned by the producer,
+        // borrowed mutably through `self` for the slices' lifetime; the two
+        // parts are disjoint and inside the storage.
+        unsafe {
+            (
+                self.producer.shared.slice_mut(offset, first),
+                self.producer.shared.slice_mut(0, self.len - first),
+            )
+        }
+    }
+
+    /// Publishes the first `len` bytes (whole blocks) of the grant.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError::NotWholeBlocks`] or [`WriteError::CommitTooLarge`];
+    /// nothing is committed then.
+    pub fn commit(self, len: usize) -> Result<usize, WriteError> {
+        let block = self.producer.geometry.block_align;
+        if len % block != 0 {
+            return Err(WriteError::NotWholeBlocks {
+                len,
+                block_align: block,
+            });
+        }
+        if len > self.len {
+            return Err(WriteError::CommitTooLarge {
+                len,
+                granted: self.len,
+            });
+        }
+        if len > 0 {
+            self.producer.publish(len, self.read);
+        }
+        Ok(len)
+    }
+}

@@ -1,0 +1,183 @@
+//! Format-correct silence: a per-sample byte pattern that tiles the block.
+
+use crate::ConfigError;
+
+/// The bytes that mean "silence" in the stream's sample format.
+///
+/// Signed integer and float PCM are silent at zero; unsigned formats are
+/// silent at their midpoint, so 8-bit PCM is `0x80` and unsigned 16-bit
+/// little-endian is `[0x00, 0x80]` per sample. Any other format can give its own
+/// pattern, which must tile the block: the block size must be a whole number of
+/// patterns (checked when the ring is made).
+///
+/// # Examples
+///
+/// ```
+/// use pcm_ring::Silence;
+///
+/// assert_eq!(Silence::U8.pattern(), &[0x80]);
+/// assert_eq!(Silence::U16_LE.pattern(), &[0x00, 0x80]);
+/// let dsd = Silence::from_pattern(&[0x69])?;
+/// assert_eq!(dsd.pattern(), &[0x69]);
+/// # Ok::<(), pcm_ring::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Silence {
+    bytes: [u8; Silence::MAX_PATTERN],
+    len: u8,
+}
+
+impl Silence {
+    /// The longest pattern, in bytes.
+    pub const MAX_PATTERN: usize = 32;
+
+    /// Zero: signed integer PCM of any width and IEEE float.
+    pub const ZERO: Silence = Silence::from_array([0]);
+    /// Unsigned 8-bit PCM (`0x80`), as WAVE and Windows use for 8-bit audio.
+    pub const U8: Silence = Silence::from_array([0x80]);
+    /// Unsigned 16-bit little-endian PCM.
+    pub const U16_LE: Silence = Silence::from_array([0x00, 0x80]);
+    /// Unsigned 16-bit big-endian PCM.
+    pub const U16_BE: Silence = Silence::from_array([0x80, 0x00]);
+    /// Unsigned 24-bit little-endian PCM packed in 3 bytes.
+    pub const U24_LE: Silence = Silence::from_array([0x00, 0x00, 0x80]);
+    /// Unsigned 32-bit little-endian PCM.
+    pub const U32_LE: Silence = Silence::from_array([0x00, 0x00, 0x00, 0x80]);
+
+    /// A pattern known at compile time. `N` must be 1 to
+    /// [`MAX_PATTERN`](Self::MAX_PATTERN); other lengths fail to compile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// const DSD: pcm_ring::Silence = pcm_ring::Silence::from_array([0x69]);
+    /// assert_eq!(DSD.pattern(), &[0x69]);
+    /// ```
+    pub const fn from_array<const N: usize>(pattern: [u8; N]) -> Silence {
+        const {
+            assert!(
+                N >= 1 && N <= Silence::MAX_PATTERN,
+                "silence pattern length"
+            );
+        }
+        let mut bytes = [0u8; Silence::MAX_PATTERN];
+        let mut i = 0;
+        while i < N {
+            bytes[i] = pattern[i];
+            i += 1;
+        }
+        Silence {
+            bytes,
+            len: N as u8,
+        }
+    }
+
+    /// A pattern given at run time.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::SilencePatternLength`] if the pattern is empty or longer
+    /// than [`MAX_PATTERN`](Self::MAX_PATTERN).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pcm_ring::{ConfigError, Silence};
+    ///
+    /// assert!(Silence::from_pattern(&[0x00, 0x80]).is_ok());
+    /// assert_eq!(
+    ///     Silence::from_pattern(&[]),
+    ///     Err(ConfigError::SilencePatternLength { len: 0 })
+    /// );
+    /// ```
+    pub fn from_pattern(pattern: &[u8]) -> Result<Silence, ConfigError> {
+        if pattern.is_empty() || pattern.len() > Self::MAX_PATTERN {
+            return Err(ConfigError::SilencePatternLength { len: pattern.len() });
+        }
+        let mut bytes = [0u8; Self::MAX_PATTERN];
+        bytes[..pattern.len()].copy_from_slice(pattern);
+        Ok(Silence {
+            bytes,
+            len: pattern.len() as u8,
+        })
+    }
+
+    /// The pattern's bytes.
+    pub fn pattern(&self) -> &[u8] {
+        // `len` is 1..=MAX_PATTERN by construction; `get` keeps this panic-free.
+        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+
+    /// Whether every byte of the pattern is the same (then a plain `fill` does).
+    fn uniform(&self) -> Option<u8> {
+        let p = self.pattern();
+        let first = *p.first()?;
+        p.iter().all(|&b| b == first).then_some(first)
+    }
+
+    /// Fills `dst` with the pattern, starting at the pattern's first byte.
+    /// The caller passes a `dst` that starts on a block boundary, so the phase
+    /// is always right.
+    pub(crate) fn fill(&self, dst: &mut [u8]) {
+        if let Some(b) = self.uniform() {
+            dst.fill(b);
+            return;
+        }
+        let p = self.pattern();
+        let head = p.len().min(dst.len());
+        dst[..head].copy_from_slice(&p[..head]);
+        // Double the filled prefix until the slice is full: O(log n) copies.
+        let mut done = head;
+        while done < dst.len() {
+            let n = done.min(dst.len() - done);
+            dst.copy_within(..n, done);
+            done += n;
+        }
+    }
+}
+
+impl core::fmt::Debug for Silence {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Silence").field(&self.pattern()).finish()
+    }
+}
+
+impl Default for Silence {
+    fn default() -> Self {
+        Silence::ZERO
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_from_block_start() {
+        let s = Silence::U24_LE;
+        let mut buf = [0xFFu8; 12];
+        s.fill(&mut buf);
+        assert_eq!(buf, [0, 0, 0x80, 0, 0, 0x80, 0, 0, 0x80, 0, 0, 0x80]);
+        let mut short = [0xFFu8; 2];
+        s.fill(&mut short);
+        assert_eq!(short, [0, 0]);
+        let mut empty: [u8; 0] = [];
+        s.fill(&mut empty);
+    }
+
+    #[test]
+    fn uniform_patterns_use_fill() {
+        let s = Silence::from_pattern(&[7, 7, 7]).unwrap();
+        let mut buf = [0u8; 10];
+        s.fill(&mut buf);
+        assert_eq!(buf, [7; 10]);
+        assert_eq!(Silence::ZERO.uniform(), Some(0));
+        assert_eq!(Silence::U16_LE.uniform(), None);
+    }
+
+    #[test]
+    fn pattern_length_is_checked() {
+        assert!(Silence::from_pattern(&[0; 33]).is_err());
+        assert!(Silence::from_pattern(&[0; 32]).is_ok());
+    }
+}

@@ -1,0 +1,91 @@
+//! The atomics shim: `portable-atomic` normally, `loom` under `--cfg loom`.
+//!
+//! Every ordering the protocol relies on is named here, once, so that the loom
+//! models can be shown to fail when one of them is weakened on purpose with
+//! `--cfg pcm_ring_weaken="<name>"` (see the README's Verification section).
+
+#[cfg(all(loom, feature = "alloc"))]
+pub(crate) use loom::sync::atomic::AtomicUsize;
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64};
+#[cfg(all(not(loom), feature = "alloc"))]
+pub(crate) use portable_atomic::AtomicUsize;
+#[cfg(not(loom))]
+pub(crate) use portable_atomic::{AtomicU32, AtomicU64};
+
+pub(crate) use core::sync::atomic::Ordering;
+use Ordering::{AcqRel, Acquire, Relaxed, Release};
+
+/// The producer publishes its write index after copying the data in.
+pub(crate) const PUBLISH_WRITE: Ordering = if cfg!(pcm_ring_weaken = "publish_write") {
+    Relaxed
+} else {
+    Release
+};
+
+/// The consumer observes the write index before copying the data out.
+pub(crate) const OBSERVE_WRITE: Ordering = if cfg!(pcm_ring_weaken = "observe_write") {
+    Relaxed
+} else {
+    Acquire
+};
+
+/// The consumer publishes its read index after copying the data out.
+pub(crate) const PUBLISH_READ: Ordering = if cfg!(pcm_ring_weaken = "publish_read") {
+    Relaxed
+} else {
+    Release
+};
+
+/// The producer observes the read index before reusing the space.
+pub(crate) const OBSERVE_READ: Ordering = if cfg!(pcm_ring_weaken = "observe_read") {
+    Relaxed
+} else {
+    Acquire
+};
+
+/// The producer's compare-and-swap that discards the oldest blocks. It must
+/// acquire the consumer's last release and release the write index it has
+/// already published, so that a consumer claiming the new read index sees data
+/// up to at least that index.
+pub(crate) const OVERWRITE_CAS: Ordering = if cfg!(pcm_ring_weaken = "overwrite_cas") {
+    Acquire
+} else {
+    AcqRel
+};
+
+/// The consumer's compare-and-swap that claims the region it is about to copy.
+pub(crate) const CLAIM_CAS: Ordering = if cfg!(pcm_ring_weaken = "claim") {
+    Relaxed
+} else {
+    Acquire
+};
+
+/// Whether the consumer sets the busy bit at all (the overwrite claim).
+pub(crate) const USE_CLAIM: bool = !cfg!(pcm_ring_weaken = "skip_claim");
+
+/// Publishing and observing the end-of-stream flag.
+pub(crate) const PUBLISH_FINISH: Ordering = if cfg!(pcm_ring_weaken = "finish") {
+    Relaxed
+} else {
+    Release
+};
+/// See [`PUBLISH_FINISH`].
+pub(crate) const OBSERVE_FINISH: Ordering = if cfg!(pcm_ring_weaken = "finish") {
+    Relaxed
+} else {
+    Acquire
+};
+
+/// Counters are statistics, not synchronisation: relaxed.
+pub(crate) const COUNTER: Ordering = Relaxed;
+
+/// A 64-bit counter with one writer: the owning side adds with a load and a
+/// store (no read-modify-write, so it works on targets without CAS), and any
+/// side reads it.
+#[inline]
+pub(crate) fn bump(counter: &AtomicU64, by: u64) {
+    if by != 0 {
+        counter.store(counter.load(COUNTER).wrapping_add(by), COUNTER);
+    }
+}
