@@ -70,3 +70,8 @@ pub use storage::borrowed;
 pub use storage::heap;
 #[cfg(not(loom))]
 pub use storage::StaticRing;
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
