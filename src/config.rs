@@ -148,7 +148,10 @@ impl Config {
     }
 
     /// A read reports once when the fill level falls below this many bytes
-    /// (0 disables the signal).
+    /// (0 disables the signal). The report re-arms when a read finds the
+    /// fill back at or above the watermark; it starts armed, so the first
+    /// read that leaves the fill below the watermark reports it even if the
+    /// fill was never above (the producer has work to do either way).
     pub const fn low_watermark(mut self, bytes: usize) -> Config {
         self.low_watermark = bytes;
         self

@@ -224,8 +224,11 @@ impl<'a> Consumer<'a> {
         let view = self.begin();
         let n = self.gate(&view).min(want);
         let n0 = n.min(d0.len());
+        // `n <= want`, so `n1 == n - n0`; the `min` only lets the optimiser
+        // drop the bounds-check panic.
+        let n1 = (n - n0).min(d1.len());
         self.copy_at(view.read, &mut d0[..n0]);
-        self.copy_at(self.geometry.advance(view.read, n0), &mut d1[..n - n0]);
+        self.copy_at(self.geometry.advance(view.read, n0), &mut d1[..n1]);
         self.end(&view, n);
 
         let header = self.shared.header();
@@ -248,7 +251,7 @@ impl<'a> Consumer<'a> {
             };
             if fill {
                 self.silence.fill(&mut d0[n0..]);
-                self.silence.fill(&mut d1[n - n0..]);
+                self.silence.fill(&mut d1[n1..]);
                 bump(counter, short as u64);
                 out.silence = short;
             }
@@ -263,7 +266,7 @@ impl<'a> Consumer<'a> {
     }
 
     fn check_blocks(&self, len: usize) -> Result<(), ReadError> {
-        if len % self.geometry.block_align != 0 {
+        if self.geometry.rem_blocks(len) != 0 {
             Err(ReadError::NotWholeBlocks {
                 len,
                 block_align: self.geometry.block_align,
@@ -381,9 +384,13 @@ impl<'a> Consumer<'a> {
                 len: size,
             });
         }
-        let first = len.min(size - offset);
         let (head, rest) = dst.split_at_mut(offset);
-        Ok(self.read_parts(&mut rest[..first], &mut head[..len - first], true))
+        // `len <= size`, so the second part (`len - first <= offset`) always
+        // fits the head; the `min`s only let the optimiser drop the
+        // bounds-check panics.
+        let first = len.min(rest.len());
+        let second = (len - first).min(head.len());
+        Ok(self.read_parts(&mut rest[..first], &mut head[..second], true))
     }
 
     /// Borrows up to `max` bytes (rounded down to whole blocks) of buffered

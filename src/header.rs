@@ -185,17 +185,27 @@ impl Geometry {
         }
     }
 
+    /// `n % block_align`: bytes past the last whole block. `checked_rem`
+    /// leaves no division-by-zero panic path in the code (the block size of
+    /// a validated configuration is never 0, but the optimiser cannot know).
+    #[inline]
+    pub(crate) fn rem_blocks(&self, n: usize) -> usize {
+        n.checked_rem(self.block_align).unwrap_or(0)
+    }
+
     /// `n` rounded down to whole blocks.
     #[inline]
     pub(crate) fn floor_blocks(&self, n: usize) -> usize {
-        n - n % self.block_align
+        n - self.rem_blocks(n)
     }
 
     /// The start position for a configured number of blocks, wrapped into
     /// position space.
     pub(crate) fn start_position(&self, blocks: usize) -> usize {
-        // Both factors are bounded by the capacity, so this cannot overflow.
-        (blocks % (self.span / self.block_align)) * self.block_align
+        // Both factors are bounded by the capacity, so this cannot overflow;
+        // the checked division leaves no panic path in `split`.
+        let span_blocks = self.span.checked_div(self.block_align).unwrap_or(0);
+        blocks.checked_rem(span_blocks).unwrap_or(0) * self.block_align
     }
 }
 

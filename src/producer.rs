@@ -228,7 +228,7 @@ impl<'a> Producer<'a> {
     /// ```
     pub fn write(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
         self.check_block_boundary()?;
-        if src.len() % self.geometry.block_align != 0 {
+        if self.geometry.rem_blocks(src.len()) != 0 {
             return Err(WriteError::NotWholeBlocks {
                 len: src.len(),
                 block_align: self.geometry.block_align,
@@ -243,6 +243,12 @@ impl<'a> Producer<'a> {
     /// the consumer never sees a partial frame. If an overrun drops a partial
     /// block, the rest of that frame is dropped from the next calls, so the
     /// stream never shifts by a partial block.
+    ///
+    /// When whole blocks and the trailing partial block do not all fit, the
+    /// whole blocks take the space first: under `OverwriteOldest`, an input
+    /// of a full capacity's worth of whole blocks plus a partial block keeps
+    /// the whole blocks and drops the partial one (a frame is lost either
+    /// way; this keeps the most complete audio).
     ///
     /// # Errors
     ///
@@ -301,7 +307,9 @@ impl<'a> Producer<'a> {
     /// place, as at most two slices; [`WriteGrant::commit`] publishes them.
     /// The overrun policy applies to the space asked for: `Reject` refuses if
     /// `len` is not free, `Truncate` grants what is free (the rest counts as
-    /// dropped), `OverwriteOldest` discards the oldest blocks to make room.
+    /// dropped), `OverwriteOldest` discards the oldest blocks to make room
+    /// when the grant is made (counted as overwritten even if less is
+    /// committed).
     ///
     /// # Errors
     ///
@@ -322,13 +330,13 @@ impl<'a> Producer<'a> {
     pub fn grant(&mut self, len: usize) -> Result<WriteGrant<'_, 'a>, WriteError> {
         self.check_block_boundary()?;
         let (capacity, block) = (self.geometry.capacity, self.geometry.block_align);
-        if len % block != 0 {
+        if self.geometry.rem_blocks(len) != 0 {
             return Err(WriteError::NotWholeBlocks {
                 len,
                 block_align: block,
             });
         }
-        let (room, read, overwritten) = self.make_room(len.min(capacity));
+        let (room, _, overwritten) = self.make_room(len.min(capacity));
         if self.overrun == Overrun::Reject && room < len {
             self.count_rejected(len);
             return Err(WriteError::Full {
@@ -341,7 +349,6 @@ impl<'a> Producer<'a> {
         Ok(WriteGrant {
             producer: self,
             len: granted,
-            read,
         })
     }
 
@@ -442,7 +449,7 @@ impl<'a> Producer<'a> {
             0
         };
         let (to_held, rest) = rest.split_at(to_held);
-        let tail_len = rest.len() % block;
+        let tail_len = self.geometry.rem_blocks(rest.len());
         let (whole, tail) = rest.split_at(rest.len() - tail_len);
         let tail_block = if tail_len > 0 { block } else { 0 };
 
@@ -543,7 +550,6 @@ impl core::fmt::Debug for Producer<'_> {
 pub struct WriteGrant<'p, 'a> {
     producer: &'p mut Producer<'a>,
     len: usize,
-    read: usize,
 }
 
 impl WriteGrant<'_, '_> {
@@ -582,7 +588,7 @@ impl WriteGrant<'_, '_> {
     /// nothing is committed then.
     pub fn commit(self, len: usize) -> Result<usize, WriteError> {
         let block = self.producer.geometry.block_align;
-        if len % block != 0 {
+        if self.producer.geometry.rem_blocks(len) != 0 {
             return Err(WriteError::NotWholeBlocks {
                 len,
                 block_align: block,
@@ -595,7 +601,10 @@ impl WriteGrant<'_, '_> {
             });
         }
         if len > 0 {
-            self.producer.publish(len, self.read);
+            // The consumer may have read since the grant: measure the peak
+            // against where it is now.
+            let read = self.producer.read_position();
+            self.producer.publish(len, read);
         }
         Ok(len)
     }

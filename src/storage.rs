@@ -3,6 +3,7 @@
 //! the handles the same thing: a pointer to the shared [`Header`] and a pointer
 //! to the data bytes.
 
+#[cfg(not(loom))]
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
