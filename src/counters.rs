@@ -12,8 +12,8 @@ use crate::sync::COUNTER;
 /// is exact at some instant. When both sides are idle these hold:
 ///
 /// - `written == read + overwritten + fill` (fill: bytes buffered now);
-/// - every byte given to a write is in `written`, in `dropped`, or still held
-///   as a partial block by the producer.
+/// - every byte given to a write that did not fail is in `written`, in
+///   `dropped`, or still held as a partial block by the producer.
 ///
 /// # Examples
 ///
@@ -36,9 +36,10 @@ pub struct Counters {
     pub written: u64,
     /// Data bytes delivered to the consumer.
     pub read: u64,
-    /// Bytes given to a write that never entered the ring: rejected,
-    /// truncated, the head of an input longer than the capacity under
-    /// `OverwriteOldest`, or a discarded partial block.
+    /// Bytes given to a write that never entered the ring: truncated, the
+    /// head of an input longer than the capacity under `OverwriteOldest`, or
+    /// a discarded partial block. (A write refused under `Reject` drops
+    /// nothing: the caller keeps its bytes.)
     pub dropped: u64,
     /// Bytes that were in the ring and were discarded unread by
     /// `OverwriteOldest`.

@@ -244,11 +244,12 @@ impl<'a> Producer<'a> {
     /// block, the rest of that frame is dropped from the next calls, so the
     /// stream never shifts by a partial block.
     ///
-    /// When whole blocks and the trailing partial block do not all fit, the
-    /// whole blocks take the space first: under `OverwriteOldest`, an input
-    /// of a full capacity's worth of whole blocks plus a partial block keeps
-    /// the whole blocks and drops the partial one (a frame is lost either
-    /// way; this keeps the most complete audio).
+    /// The trailing partial block needs a free block to be held in. Under
+    /// `OverwriteOldest` it is the newest data and is kept like any other:
+    /// an input longer than the ring keeps its last whole blocks that fit
+    /// beside it. Under `Truncate` (and `OverwriteOldest` while the consumer
+    /// holds its claim) the whole blocks take the space first and a partial
+    /// block that finds none is dropped.
     ///
     /// # Errors
     ///
@@ -338,7 +339,7 @@ impl<'a> Producer<'a> {
         }
         let (room, _, overwritten) = self.make_room(len.min(capacity));
         if self.overrun == Overrun::Reject && room < len {
-            self.count_rejected(len);
+            self.count_rejected();
             return Err(WriteError::Full {
                 needed: len,
                 free: room,
@@ -431,8 +432,9 @@ impl<'a> Producer<'a> {
         }
     }
 
-    fn count_rejected(&self, len: usize) {
-        self.count_overrun(len, 0);
+    /// A refused write: the caller keeps its bytes, so only the event counts.
+    fn count_rejected(&self) {
+        bump(&self.shared.header().overruns, 1);
     }
 
     fn write_inner(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
@@ -458,7 +460,7 @@ impl<'a> Producer<'a> {
             let free = self.free();
             let needed = whole.len() + tail_block;
             if needed > free {
-                self.count_rejected(src.len() - skip);
+                self.count_rejected();
                 return Err(WriteError::Full { needed, free });
             }
         }
@@ -492,10 +494,12 @@ impl<'a> Producer<'a> {
         // Here no partial block is held: the input completed it.
         let mut whole = whole;
         let mut dropped = 0;
-        if self.overrun == Overrun::OverwriteOldest && whole.len() > capacity {
-            // Keep only the newest capacity's worth.
-            dropped += whole.len() - capacity;
-            whole = &whole[whole.len() - capacity..];
+        // Keep only the newest capacity's worth, the trailing partial block
+        // (the newest bytes) included.
+        let keep = capacity - tail_block;
+        if self.overrun == Overrun::OverwriteOldest && whole.len() > keep {
+            dropped += whole.len() - keep;
+            whole = &whole[whole.len() - keep..];
         }
         let want = (whole.len() + tail_block).min(capacity);
         let (room, read, overwritten) = self.make_room(want);

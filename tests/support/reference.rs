@@ -398,10 +398,8 @@ impl Reference {
             let needed = whole.len() + tail_space;
             let free = self.free();
             if needed > free {
-                let refused = src.len() - skipped;
+                // Refused: the caller keeps the bytes; only the event counts.
                 self.counters.overruns += 1;
-                self.counters.dropped += refused as u64;
-                self.given += refused as u64;
                 return Err(WriteError::Full { needed, free });
             }
         }
@@ -428,10 +426,12 @@ impl Reference {
 
         let mut dropped = 0;
         let mut whole = whole;
-        if self.p.overrun == Overrun::OverwriteOldest && whole.len() > capacity {
-            // Only the newest capacity's worth can survive.
-            dropped += whole.len() - capacity;
-            whole = &whole[whole.len() - capacity..];
+        // Only the newest capacity's worth can survive, the trailing partial
+        // block (the newest bytes) included.
+        let keep = capacity - tail_space;
+        if self.p.overrun == Overrun::OverwriteOldest && whole.len() > keep {
+            dropped += whole.len() - keep;
+            whole = &whole[whole.len() - keep..];
         }
         let (room, overwritten) = self.make_room((whole.len() + tail_space).min(capacity));
         let n = whole.len().min(room);
@@ -468,8 +468,6 @@ impl Reference {
         let (room, overwritten) = self.make_room(len.min(self.p.capacity));
         if self.p.overrun == Overrun::Reject && room < len {
             self.counters.overruns += 1;
-            self.counters.dropped += len as u64;
-            self.given += len as u64;
             return Err(WriteError::Full {
                 needed: len,
                 free: room,
