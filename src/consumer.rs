@@ -192,6 +192,7 @@ impl<'a> Consumer<'a> {
 
     /// The low-watermark edge: re-armed when the fill is at or above it,
     /// reported once when it falls below.
+    #[inline]
     fn low_watermark_edge(&mut self, before: usize, after: usize) -> bool {
         if before >= self.low_watermark {
             self.below_low_watermark = false;
@@ -204,6 +205,7 @@ impl<'a> Consumer<'a> {
     }
 
     /// Copies the ring from position `pos` into `dst`, across the wrap.
+    #[inline]
     fn copy_at(&self, pos: usize, dst: &mut [u8]) {
         let offset = self.geometry.offset(pos);
         let first = dst.len().min(self.geometry.capacity - offset);
@@ -213,7 +215,9 @@ impl<'a> Consumer<'a> {
         // which the producer does not write until the read position moves.
         unsafe {
             self.shared.copy_out(offset, a);
-            self.shared.copy_out(0, b);
+            if !b.is_empty() {
+                self.shared.copy_out(0, b);
+            }
         }
     }
 
@@ -227,8 +231,12 @@ impl<'a> Consumer<'a> {
         // `n <= want`, so `n1 == n - n0`; the `min` only lets the optimiser
         // drop the bounds-check panic.
         let n1 = (n - n0).min(d1.len());
-        self.copy_at(view.read, &mut d0[..n0]);
-        self.copy_at(self.geometry.advance(view.read, n0), &mut d1[..n1]);
+        if n0 > 0 {
+            self.copy_at(view.read, &mut d0[..n0]);
+        }
+        if n1 > 0 {
+            self.copy_at(self.geometry.advance(view.read, n0), &mut d1[..n1]);
+        }
         self.end(&view, n);
 
         let header = self.shared.header();
@@ -251,7 +259,9 @@ impl<'a> Consumer<'a> {
             };
             if fill {
                 self.silence.fill(&mut d0[n0..]);
-                self.silence.fill(&mut d1[n1..]);
+                if n1 < d1.len() {
+                    self.silence.fill(&mut d1[n1..]);
+                }
                 bump(counter, short as u64);
                 out.silence = short;
             }
@@ -265,6 +275,7 @@ impl<'a> Consumer<'a> {
         out
     }
 
+    #[inline]
     fn check_blocks(&self, len: usize) -> Result<(), ReadError> {
         if self.geometry.rem_blocks(len) != 0 {
             Err(ReadError::NotWholeBlocks {
@@ -303,7 +314,28 @@ impl<'a> Consumer<'a> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read(&mut self, dst: &mut [u8]) -> Result<ReadOutcome, ReadError> {
-        self.check_blocks(dst.len())?;
+        let len = dst.len();
+        self.check_blocks(len)?;
+        if self.streaming && !self.overwrite {
+            // The common case, kept short: streaming, and it is all there.
+            let header = self.shared.header();
+            let finished = header.flags.load(OBSERVE_FINISH) & FINISHED != 0;
+            let write = header.write.load(OBSERVE_WRITE) as usize;
+            let available = self.geometry.distance(self.read, write);
+            if len <= available {
+                self.copy_at(self.read, dst);
+                self.read = self.geometry.advance(self.read, len);
+                header.read.store(self.read as u32, PUBLISH_READ);
+                bump(&header.read_bytes, len as u64);
+                let after = available - len;
+                return Ok(ReadOutcome {
+                    data: len,
+                    low_watermark: self.low_watermark_edge(available, after),
+                    end_of_stream: finished && after == 0,
+                    ..ReadOutcome::default()
+                });
+            }
+        }
         let fill = self.underrun == Underrun::SilenceFill;
         Ok(self.read_parts(dst, &mut [], fill))
     }

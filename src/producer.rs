@@ -41,6 +41,9 @@ pub struct Producer<'a> {
     /// the stream, so that the next block starts on a frame boundary.
     skip: usize,
     finished: bool,
+    /// The producer's copies of the counters only it writes.
+    written: u64,
+    peak_fill: u64,
 }
 
 // SAFETY: the producer owns its side of the protocol; everything it shares
@@ -63,6 +66,8 @@ impl<'a> Producer<'a> {
             held: 0,
             skip: 0,
             finished: false,
+            written: 0,
+            peak_fill: 0,
         }
     }
 
@@ -228,10 +233,21 @@ impl<'a> Producer<'a> {
     /// ```
     pub fn write(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
         self.check_block_boundary()?;
-        if self.geometry.rem_blocks(src.len()) != 0 {
+        let len = src.len();
+        if self.geometry.rem_blocks(len) != 0 {
             return Err(WriteError::NotWholeBlocks {
-                len: src.len(),
+                len,
                 block_align: self.geometry.block_align,
+            });
+        }
+        // The common case, kept short: it all fits.
+        let read = self.read_position();
+        if len <= self.geometry.capacity - self.geometry.distance(read, self.write) {
+            self.copy_at(self.write, src);
+            self.publish(len, read);
+            return Ok(WriteOutcome {
+                written: len,
+                ..WriteOutcome::default()
             });
         }
         self.write_inner(src)
@@ -345,7 +361,8 @@ impl<'a> Producer<'a> {
                 free: room,
             });
         }
-        let granted = len.min(self.geometry.floor_blocks(room));
+        // `room` is whole blocks: free space, or `len` itself.
+        let granted = len.min(room);
         self.count_overrun(len - granted, overwritten);
         Ok(WriteGrant {
             producer: self,
@@ -398,6 +415,7 @@ impl<'a> Producer<'a> {
     }
 
     /// Copies `src` into the ring at position `pos`, across the wrap.
+    #[inline]
     fn copy_at(&self, pos: usize, src: &[u8]) {
         let offset = self.geometry.offset(pos);
         let first = src.len().min(self.geometry.capacity - offset);
@@ -407,18 +425,25 @@ impl<'a> Producer<'a> {
         // space, which only the producer touches.
         unsafe {
             self.shared.copy_in(offset, a);
-            self.shared.copy_in(0, b);
+            if !b.is_empty() {
+                self.shared.copy_in(0, b);
+            }
         }
     }
 
     /// Moves the write position on by `n` and publishes it.
+    #[inline(always)]
     fn publish(&mut self, n: usize, read: usize) {
         self.write = self.geometry.advance(self.write, n);
         let header = self.shared.header();
         header.write.store(self.write as u32, PUBLISH_WRITE);
-        bump(&header.written, n as u64);
+        // The producer is these counters' only writer: it keeps its own
+        // totals and only stores them.
+        self.written = self.written.wrapping_add(n as u64);
+        header.written.store(self.written, COUNTER);
         let fill = self.geometry.distance(read, self.write) as u64;
-        if fill > header.peak_fill.load(COUNTER) {
+        if fill > self.peak_fill {
+            self.peak_fill = fill;
             header.peak_fill.store(fill, COUNTER);
         }
     }
@@ -503,7 +528,8 @@ impl<'a> Producer<'a> {
         }
         let want = (whole.len() + tail_block).min(capacity);
         let (room, read, overwritten) = self.make_room(want);
-        let n = whole.len().min(self.geometry.floor_blocks(room));
+        // `room` is whole blocks: free space, or `want` itself.
+        let n = whole.len().min(room);
         self.copy_at(self.write, &whole[..n]);
         dropped += whole.len() - n;
         if tail_len > 0 {

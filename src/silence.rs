@@ -25,6 +25,8 @@ use crate::ConfigError;
 pub struct Silence {
     bytes: [u8; Silence::MAX_PATTERN],
     len: u8,
+    /// Every byte of the pattern is `bytes[0]`: a plain `fill` does.
+    uniform: bool,
 }
 
 impl Silence {
@@ -61,14 +63,17 @@ impl Silence {
             );
         }
         let mut bytes = [0u8; Silence::MAX_PATTERN];
+        let mut uniform = true;
         let mut i = 0;
         while i < N {
             bytes[i] = pattern[i];
+            uniform &= pattern[i] == pattern[0];
             i += 1;
         }
         Silence {
             bytes,
             len: N as u8,
+            uniform,
         }
     }
 
@@ -99,6 +104,7 @@ impl Silence {
         Ok(Silence {
             bytes,
             len: pattern.len() as u8,
+            uniform: pattern.iter().all(|&b| b == pattern[0]),
         })
     }
 
@@ -108,16 +114,16 @@ impl Silence {
         self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
     }
 
-    /// Whether every byte of the pattern is the same (then a plain `fill` does).
+    /// The byte every pattern byte equals, if there is one (then a plain
+    /// `fill` does).
     fn uniform(&self) -> Option<u8> {
-        let p = self.pattern();
-        let first = *p.first()?;
-        p.iter().all(|&b| b == first).then_some(first)
+        self.uniform.then_some(self.bytes[0])
     }
 
     /// Fills `dst` with the pattern, starting at the pattern's first byte.
     /// The caller passes a `dst` that starts on a block boundary, so the phase
     /// is always right.
+    #[inline]
     pub(crate) fn fill(&self, dst: &mut [u8]) {
         if let Some(b) = self.uniform() {
             dst.fill(b);
