@@ -1,1 +1,685 @@
-fn main() {}
+//! Throughput benchmarks: pcm-ring against rtrb 0.4, ringbuf 0.6 and plain
+//! copies (the "floor": the same bytes copied into and out of a plain array).
+//!
+//! Groups (criterion ids are `group/variant/parameter`):
+//!
+//! - `one_thread`: write one chunk then read it back, ring of 4 × 1920 bytes
+//!   (block 4), chunks of 4, 64, 480, 1920 and 7680 bytes; pcm-ring's copy
+//!   API and zero-copy API under each overrun policy (SilenceFill on), rtrb
+//!   chunks with `CopyToUninit`, ringbuf `push_slice`/`pop_slice`, the floor.
+//! - `two_threads`: stream 256 MiB (32 MiB in quick mode) in 1920-byte chunks
+//!   through a 7680-byte ring, producer and consumer on their own threads.
+//! - `silence`: read an empty ring with SilenceFill into 1920 bytes, against
+//!   a plain fill of the same pattern (zero, and unsigned 16-bit).
+//! - `overwrite`: OverwriteOldest with a producer that always overruns (write
+//!   1920 bytes into a full ring, read 480), against the floor for the same
+//!   bytes and ringbuf's `push_slice_overwrite` (unsplit ring only).
+//! - `cyclic`: `read_cyclic` into a DMA-like destination where both the ring
+//!   and the destination wrap, against two plain `copy_from_slice`.
+//!
+//! Every ring's storage starts on a page (see [`PageAligned`]) and every
+//! source and destination buffer at the same offset within a page as the
+//! storage it is copied to or from (see [`PageBuf`]), so that all variants
+//! see the same address pattern.
+//!
+//! `PCM_RING_BENCH_QUICK=1` shortens warm-up and measurement. See
+//! `docs/performance.md` for the commands and `benches/report.py` for the
+//! table of ratios.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
+
+use criterion::{
+    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
+use pcm_ring::{Config, Overrun, Silence};
+use ringbuf::traits::{Consumer as _, Observer as _, Producer as _, Split as _};
+use rtrb::CopyToUninit;
+
+/// 48 kHz 16-bit stereo.
+const BLOCK: usize = 4;
+/// 10 ms of 48 kHz 16-bit stereo.
+const PERIOD: usize = 1920;
+/// The ring of the one-thread and two-thread groups: 40 ms.
+const RING: usize = 4 * PERIOD;
+/// Chunk sizes of the one-thread group.
+const CHUNKS: [usize; 5] = [4, 64, 480, 1920, 7680];
+/// The page size that 4K aliasing works modulo.
+const PAGE: usize = 4096;
+
+/// Page-aligns every allocation of at least [`PageAligned::MIN`] bytes.
+///
+/// Where a ring's storage starts within a cache line and a page changes a
+/// copy's cost by up to half (split cache lines, 4K aliasing), and the
+/// allocator decides it differently for each ring it makes. Starting every
+/// ring's storage on a page gives all variants, of every crate, the same
+/// layout in every run.
+struct PageAligned;
+
+impl PageAligned {
+    const MIN: usize = 1024;
+
+    fn adjust(layout: Layout) -> Layout {
+        if layout.size() >= Self::MIN && layout.align() < PAGE {
+            // A valid layout's size stays valid when its alignment grows to
+            // a page (sizes here are far below `isize::MAX`).
+            Layout::from_size_align(layout.size(), PAGE).unwrap_or(layout)
+        } else {
+            layout
+        }
+    }
+}
+
+// SAFETY: every call is forwarded to the system allocator with the layout
+// that `adjust` derives from the caller's layout, the same for an allocation
+// and its deallocation; the returned block satisfies the caller's layout
+// (same size, equal or stricter alignment).
+unsafe impl GlobalAlloc for PageAligned {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with a non-zero-size layout of equal size.
+        unsafe { System.alloc(Self::adjust(layout)) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(Self::adjust(layout)) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` with the same adjusted layout.
+        unsafe { System.dealloc(ptr, Self::adjust(layout)) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: PageAligned = PageAligned;
+
+/// Whether `PCM_RING_BENCH_QUICK` asks for the short run.
+fn quick() -> bool {
+    std::env::var_os("PCM_RING_BENCH_QUICK").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+fn criterion_config() -> Criterion {
+    let c = Criterion::default();
+    if quick() {
+        c.warm_up_time(Duration::from_millis(200))
+            .measurement_time(Duration::from_millis(600))
+            .sample_size(30)
+            .nresamples(10_000)
+    } else {
+        c.warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3))
+            .sample_size(100)
+            .nresamples(20_000)
+    }
+}
+
+/// The three overrun policies, with the names used in benchmark ids.
+const POLICIES: [(&str, Overrun); 3] = [
+    ("reject", Overrun::Reject),
+    ("truncate", Overrun::Truncate),
+    ("overwrite", Overrun::OverwriteOldest),
+];
+
+/// A byte buffer that starts at a chosen offset within a 4 KiB page.
+///
+/// A copy whose loads follow recent stores to addresses equal modulo 4096
+/// (4K aliasing) can take half as long again, so where the buffers happen to
+/// be allocated would otherwise decide which variant wins. Each variant puts
+/// its source and destination at the page offset of its ring's storage.
+struct PageBuf {
+    mem: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl PageBuf {
+    /// `len` zero bytes starting at `phase` bytes into a page.
+    fn new(len: usize, phase: usize) -> Self {
+        let mem = vec![0u8; len + PAGE];
+        let start = (phase % PAGE + PAGE - mem.as_ptr() as usize % PAGE) % PAGE;
+        PageBuf { mem, start, len }
+    }
+
+    /// Input bytes that are not all alike, starting at `phase`.
+    fn pattern(len: usize, phase: usize) -> Self {
+        let mut buf = PageBuf::new(len, phase);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (i * 7 + 3) as u8;
+        }
+        buf
+    }
+}
+
+impl Deref for PageBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.mem[self.start..self.start + self.len]
+    }
+}
+
+impl DerefMut for PageBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.mem[self.start..self.start + self.len]
+    }
+}
+
+/// The page offset of a ring's storage, found through a write grant at
+/// position 0 (dropped uncommitted).
+fn pcm_phase(tx: &mut pcm_ring::Producer<'_>) -> usize {
+    let mut grant = tx.grant(BLOCK).unwrap();
+    grant.as_mut_slices().0.as_ptr() as usize % PAGE
+}
+
+fn rtrb_phase(tx: &mut rtrb::Producer<u8>) -> usize {
+    let mut chunk = tx.write_chunk_uninit(1).unwrap();
+    chunk.as_mut_slices().0.as_ptr() as usize % PAGE
+}
+
+fn ringbuf_phase<P: ringbuf::traits::Producer<Item = u8>>(tx: &P) -> usize {
+    tx.vacant_slices().0.as_ptr() as usize % PAGE
+}
+
+// ---------------------------------------------------------------------------
+// One thread: write then read.
+
+fn one_thread(c: &mut Criterion) {
+    let mut group = c.benchmark_group("one_thread");
+    for n in CHUNKS {
+        group.throughput(Throughput::Bytes(n as u64));
+
+        for (name, policy) in POLICIES {
+            let config = Config::new(BLOCK, RING).overrun(policy);
+            group.bench_with_input(
+                BenchmarkId::new(format!("pcm_copy_{name}"), n),
+                &n,
+                |b, _| {
+                    let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
+                    let phase = pcm_phase(&mut tx);
+                    let (src, mut dst) = (PageBuf::pattern(n, phase), PageBuf::new(n, phase));
+                    b.iter(|| {
+                        tx.write(black_box(&src[..])).unwrap();
+                        rx.read(black_box(&mut dst[..])).unwrap();
+                    });
+                    assert_eq!(dst[..], src[..]);
+                },
+            );
+            group.bench_with_input(BenchmarkId::new(format!("pcm_zc_{name}"), n), &n, |b, _| {
+                let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
+                let phase = pcm_phase(&mut tx);
+                let (src, mut dst) = (PageBuf::pattern(n, phase), PageBuf::new(n, phase));
+                b.iter(|| {
+                    let src = black_box(&src[..]);
+                    let mut grant = tx.grant(src.len()).unwrap();
+                    let (w0, w1) = grant.as_mut_slices();
+                    let (s0, s1) = src.split_at(w0.len());
+                    w0.copy_from_slice(s0);
+                    w1.copy_from_slice(s1);
+                    grant.commit(src.len()).unwrap();
+
+                    let dst = black_box(&mut dst[..]);
+                    let grant = rx.read_grant(dst.len());
+                    let (r0, r1) = grant.as_slices();
+                    let (d0, d1) = dst.split_at_mut(r0.len());
+                    d0.copy_from_slice(r0);
+                    d1.copy_from_slice(r1);
+                    grant.release(dst.len()).unwrap();
+                });
+                assert_eq!(dst[..], src[..]);
+            });
+        }
+
+        group.bench_with_input(BenchmarkId::new("rtrb", n), &n, |b, _| {
+            let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(RING);
+            let phase = rtrb_phase(&mut tx);
+            let (src, mut dst) = (PageBuf::pattern(n, phase), PageBuf::new(n, phase));
+            b.iter(|| {
+                let src = black_box(&src[..]);
+                let mut chunk = tx.write_chunk_uninit(src.len()).unwrap();
+                let (w0, w1) = chunk.as_mut_slices();
+                let (s0, s1) = src.split_at(w0.len());
+                s0.copy_to_uninit(w0);
+                s1.copy_to_uninit(w1);
+                // SAFETY: both slices of the chunk were just initialised.
+                unsafe { chunk.commit_all() };
+
+                let dst = black_box(&mut dst[..]);
+                let chunk = rx.read_chunk(dst.len()).unwrap();
+                let (r0, r1) = chunk.as_slices();
+                let (d0, d1) = dst.split_at_mut(r0.len());
+                d0.copy_from_slice(r0);
+                d1.copy_from_slice(r1);
+                chunk.commit_all();
+            });
+            assert_eq!(dst[..], src[..]);
+        });
+
+        group.bench_with_input(BenchmarkId::new("ringbuf", n), &n, |b, _| {
+            let (mut tx, mut rx) = ringbuf::HeapRb::<u8>::new(RING).split();
+            let phase = ringbuf_phase(&tx);
+            let (src, mut dst) = (PageBuf::pattern(n, phase), PageBuf::new(n, phase));
+            b.iter(|| {
+                let pushed = tx.push_slice(black_box(&src[..]));
+                let popped = rx.pop_slice(black_box(&mut dst[..]));
+                black_box((pushed, popped));
+            });
+            assert_eq!(dst[..], src[..]);
+        });
+
+        group.bench_with_input(BenchmarkId::new("floor", n), &n, |b, _| {
+            let mut store = PageBuf::new(RING, 0);
+            let (src, mut dst) = (PageBuf::pattern(n, 0), PageBuf::new(n, 0));
+            b.iter(|| {
+                store[..n].copy_from_slice(black_box(&src[..]));
+                let store = black_box(&store[..n]);
+                black_box(&mut dst[..]).copy_from_slice(store);
+            });
+            assert_eq!(dst[..], src[..]);
+        });
+    }
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// Two threads: stream through a 7680-byte ring.
+
+/// Spins a little, then yields the core: both sides wait this way, so that a
+/// side whose peer was descheduled gives the core back (two cores only).
+struct Backoff(u32);
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff(0)
+    }
+
+    fn reset(&mut self) {
+        self.0 = 0;
+    }
+
+    fn snooze(&mut self) {
+        if self.0 < 6 {
+            for _ in 0..1u32 << self.0 {
+                std::hint::spin_loop();
+            }
+            self.0 += 1;
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Bytes streamed per iteration: 256 MiB, or 32 MiB in quick mode, as whole
+/// chunks.
+fn stream_chunks() -> usize {
+    let total = if quick() { 32 << 20 } else { 256 << 20 };
+    total / PERIOD
+}
+
+/// Runs `produce` and `consume` on two threads, `iters` times, and returns the
+/// total time (the ring is made outside it). Each gets the number of chunks to
+/// move; each chunk carries its sequence number in its first byte, which the
+/// consumer checks.
+fn two_threads_run<P, C>(iters: u64, chunks: usize, make: impl Fn() -> (P, C)) -> Duration
+where
+    P: FnOnce(usize) + Send,
+    C: FnOnce(usize) + Send,
+{
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let (produce, consume) = make();
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            let consumer = s.spawn(move || consume(chunks));
+            produce(chunks);
+            consumer.join().unwrap();
+        });
+        total += start.elapsed();
+    }
+    total
+}
+
+fn two_threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("two_threads");
+    let chunks = stream_chunks();
+    group.throughput(Throughput::Bytes((chunks * PERIOD) as u64));
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(if quick() { 200 } else { 500 }));
+    group.measurement_time(Duration::from_secs(if quick() { 1 } else { 5 }));
+    let id = |name: &str| BenchmarkId::new(name, PERIOD);
+
+    for (name, policy) in POLICIES {
+        if policy == Overrun::Truncate {
+            // The producer waits for room, so this never overruns: the same
+            // path as Reject.
+            continue;
+        }
+        let config = Config::new(BLOCK, RING).overrun(policy);
+        group.bench_function(id(&format!("pcm_copy_{name}")), |b| {
+            b.iter_custom(|iters| {
+                two_threads_run(iters, chunks, || {
+                    let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
+                    let phase = pcm_phase(&mut tx);
+                    let produce = move |chunks: usize| {
+                        let mut src = PageBuf::pattern(PERIOD, phase);
+                        let mut backoff = Backoff::new();
+                        for i in 0..chunks {
+                            src[0] = i as u8;
+                            while tx.free() < PERIOD {
+                                backoff.snooze();
+                            }
+                            backoff.reset();
+                            tx.write(black_box(&src[..])).unwrap();
+                        }
+                    };
+                    let consume = move |chunks: usize| {
+                        let mut dst = PageBuf::new(PERIOD, phase);
+                        let mut backoff = Backoff::new();
+                        for i in 0..chunks {
+                            while rx.available() < PERIOD {
+                                backoff.snooze();
+                            }
+                            backoff.reset();
+                            let got = rx.read(black_box(&mut dst[..])).unwrap();
+                            assert!(got.data == PERIOD && dst[0] == i as u8);
+                        }
+                    };
+                    (produce, consume)
+                })
+            })
+        });
+    }
+
+    let config = Config::new(BLOCK, RING);
+    group.bench_function(id("pcm_zc_reject"), |b| {
+        b.iter_custom(|iters| {
+            two_threads_run(iters, chunks, || {
+                let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
+                let phase = pcm_phase(&mut tx);
+                let produce = move |chunks: usize| {
+                    let mut src = PageBuf::pattern(PERIOD, phase);
+                    let mut backoff = Backoff::new();
+                    for i in 0..chunks {
+                        src[0] = i as u8;
+                        while tx.free() < PERIOD {
+                            backoff.snooze();
+                        }
+                        backoff.reset();
+                        let src = black_box(&src[..]);
+                        let mut grant = tx.grant(PERIOD).unwrap();
+                        let (w0, w1) = grant.as_mut_slices();
+                        let (s0, s1) = src.split_at(w0.len());
+                        w0.copy_from_slice(s0);
+                        w1.copy_from_slice(s1);
+                        grant.commit(PERIOD).unwrap();
+                    }
+                };
+                let consume = move |chunks: usize| {
+                    let mut dst = PageBuf::new(PERIOD, phase);
+                    let mut backoff = Backoff::new();
+                    for i in 0..chunks {
+                        loop {
+                            let grant = rx.read_grant(PERIOD);
+                            if grant.len() == PERIOD {
+                                let (r0, r1) = grant.as_slices();
+                                let (d0, d1) = dst.split_at_mut(r0.len());
+                                d0.copy_from_slice(r0);
+                                d1.copy_from_slice(r1);
+                                grant.release(PERIOD).unwrap();
+                                break;
+                            }
+                            drop(grant);
+                            backoff.snooze();
+                        }
+                        backoff.reset();
+                        assert_eq!(black_box(&dst[..])[0], i as u8);
+                    }
+                };
+                (produce, consume)
+            })
+        })
+    });
+
+    group.bench_function(id("rtrb"), |b| {
+        b.iter_custom(|iters| {
+            two_threads_run(iters, chunks, || {
+                let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(RING);
+                let phase = rtrb_phase(&mut tx);
+                let produce = move |chunks: usize| {
+                    let mut src = PageBuf::pattern(PERIOD, phase);
+                    let mut backoff = Backoff::new();
+                    for i in 0..chunks {
+                        src[0] = i as u8;
+                        let mut chunk = loop {
+                            match tx.write_chunk_uninit(PERIOD) {
+                                Ok(chunk) => break chunk,
+                                Err(_) => backoff.snooze(),
+                            }
+                        };
+                        backoff.reset();
+                        let src = black_box(&src[..]);
+                        let (w0, w1) = chunk.as_mut_slices();
+                        let (s0, s1) = src.split_at(w0.len());
+                        s0.copy_to_uninit(w0);
+                        s1.copy_to_uninit(w1);
+                        // SAFETY: both slices of the chunk were just initialised.
+                        unsafe { chunk.commit_all() };
+                    }
+                };
+                let consume = move |chunks: usize| {
+                    let mut dst = PageBuf::new(PERIOD, phase);
+                    let mut backoff = Backoff::new();
+                    for i in 0..chunks {
+                        let chunk = loop {
+                            match rx.read_chunk(PERIOD) {
+                                Ok(chunk) => break chunk,
+                                Err(_) => backoff.snooze(),
+                            }
+                        };
+                        backoff.reset();
+                        let (r0, r1) = chunk.as_slices();
+                        let (d0, d1) = dst.split_at_mut(r0.len());
+                        d0.copy_from_slice(r0);
+                        d1.copy_from_slice(r1);
+                        chunk.commit_all();
+                        assert_eq!(black_box(&dst[..])[0], i as u8);
+                    }
+                };
+                (produce, consume)
+            })
+        })
+    });
+
+    group.bench_function(id("ringbuf"), |b| {
+        b.iter_custom(|iters| {
+            two_threads_run(iters, chunks, || {
+                let (mut tx, mut rx) = ringbuf::HeapRb::<u8>::new(RING).split();
+                let phase = ringbuf_phase(&tx);
+                let produce = move |chunks: usize| {
+                    let mut src = PageBuf::pattern(PERIOD, phase);
+                    let mut backoff = Backoff::new();
+                    for i in 0..chunks {
+                        src[0] = i as u8;
+                        while tx.vacant_len() < PERIOD {
+                            backoff.snooze();
+                        }
+                        backoff.reset();
+                        let pushed = tx.push_slice(black_box(&src[..]));
+                        assert_eq!(pushed, PERIOD);
+                    }
+                };
+                let consume = move |chunks: usize| {
+                    let mut dst = PageBuf::new(PERIOD, phase);
+                    let mut backoff = Backoff::new();
+                    for i in 0..chunks {
+                        while rx.occupied_len() < PERIOD {
+                            backoff.snooze();
+                        }
+                        backoff.reset();
+                        let popped = rx.pop_slice(black_box(&mut dst[..]));
+                        assert!(popped == PERIOD && dst[0] == i as u8);
+                    }
+                };
+                (produce, consume)
+            })
+        })
+    });
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// Silence fill of an empty ring.
+
+fn silence(c: &mut Criterion) {
+    /// Unsigned 16-bit little-endian silence, as a plain loop would write it.
+    const U16_LE: [u8; 2] = [0x00, 0x80];
+
+    let mut group = c.benchmark_group("silence");
+    group.throughput(Throughput::Bytes(PERIOD as u64));
+    let cases = [("zero", Silence::ZERO), ("u16le", Silence::U16_LE)];
+    for (name, silence) in cases {
+        let param = format!("{name}-{PERIOD}");
+        let config = Config::new(BLOCK, RING).silence(silence);
+        group.bench_function(BenchmarkId::new("pcm_empty_read", &param), |b| {
+            let (_tx, mut rx) = pcm_ring::heap(&config).unwrap();
+            let mut dst = PageBuf::new(PERIOD, 0);
+            b.iter(|| {
+                let got = rx.read(black_box(&mut dst[..])).unwrap();
+                black_box(got);
+            });
+            assert_eq!(dst[..2], silence.pattern().repeat(2)[..2]);
+        });
+        group.bench_function(BenchmarkId::new("floor", &param), |b| {
+            let mut dst = PageBuf::new(PERIOD, 0);
+            if silence == Silence::ZERO {
+                b.iter(|| black_box(&mut dst[..]).fill(black_box(0)));
+            } else {
+                b.iter(|| {
+                    for frame in black_box(&mut dst[..]).chunks_exact_mut(U16_LE.len()) {
+                        frame.copy_from_slice(&U16_LE);
+                    }
+                });
+            }
+            assert_eq!(dst[..2], silence.pattern().repeat(2)[..2]);
+        });
+    }
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// OverwriteOldest under a producer that always overruns.
+
+fn overwrite(c: &mut Criterion) {
+    const READ: usize = PERIOD / 4;
+    let mut group = c.benchmark_group("overwrite");
+    // Bytes moved per iteration: one chunk in and a quarter of one out.
+    group.throughput(Throughput::Bytes((PERIOD + READ) as u64));
+    let param = format!("{PERIOD}+{READ}");
+
+    group.bench_function(BenchmarkId::new("pcm_copy_overwrite", &param), |b| {
+        let config = Config::new(BLOCK, RING).overrun(Overrun::OverwriteOldest);
+        let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
+        let phase = pcm_phase(&mut tx);
+        let (src, mut dst) = (PageBuf::pattern(PERIOD, phase), PageBuf::new(READ, phase));
+        tx.write(&PageBuf::pattern(RING, 0)).unwrap();
+        b.iter(|| {
+            let put = tx.write(black_box(&src[..])).unwrap();
+            let got = rx.read(black_box(&mut dst[..])).unwrap();
+            black_box((put, got));
+        });
+        let c = rx.counters();
+        assert!(c.overruns > 0 && c.overwritten > 0 && c.dropped == 0);
+    });
+
+    group.bench_function(BenchmarkId::new("ringbuf_unsplit", &param), |b| {
+        let mut rb = ringbuf::HeapRb::<u8>::new(RING);
+        let phase = rb.vacant_slices().0.as_ptr() as usize % PAGE;
+        let (src, mut dst) = (PageBuf::pattern(PERIOD, phase), PageBuf::new(READ, phase));
+        rb.push_slice(&PageBuf::pattern(RING, 0));
+        b.iter(|| {
+            rb.push_slice_overwrite(black_box(&src[..]));
+            let popped = rb.pop_slice(black_box(&mut dst[..]));
+            black_box(popped);
+        });
+    });
+
+    group.bench_function(BenchmarkId::new("floor", &param), |b| {
+        let mut store = PageBuf::new(RING, 0);
+        let (src, mut dst) = (PageBuf::pattern(PERIOD, 0), PageBuf::new(READ, 0));
+        b.iter(|| {
+            store[..PERIOD].copy_from_slice(black_box(&src[..]));
+            let store = black_box(&store[..READ]);
+            black_box(&mut dst[..]).copy_from_slice(store);
+        });
+    });
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// Reading into a cyclic destination where both the ring and it wrap.
+
+fn cyclic(c: &mut Criterion) {
+    // A one-period ring whose positions sit half a period before its end, so
+    // that every write and every read wraps there; a two-period destination
+    // read at a quarter period before its end, so that it wraps at another
+    // place: the read is three copies (480 + 480 + 960 bytes).
+    const DMA: usize = 2 * PERIOD;
+    const OFFSET: usize = DMA - PERIOD / 4;
+    let mut group = c.benchmark_group("cyclic");
+    group.throughput(Throughput::Bytes(PERIOD as u64));
+
+    group.bench_function(BenchmarkId::new("pcm_read_cyclic", PERIOD), |b| {
+        let (mut tx, mut rx) = pcm_ring::heap(&Config::new(BLOCK, PERIOD)).unwrap();
+        let phase = pcm_phase(&mut tx);
+        let (src, mut dma) = (PageBuf::pattern(PERIOD, phase), PageBuf::new(DMA, phase));
+        tx.write(&src[..PERIOD / 2]).unwrap();
+        rx.read(&mut [0; PERIOD / 2]).unwrap();
+        b.iter(|| {
+            tx.write(black_box(&src[..])).unwrap();
+            let got = rx
+                .read_cyclic(black_box(&mut dma[..]), black_box(OFFSET), PERIOD)
+                .unwrap();
+            black_box(got);
+        });
+        assert_eq!(dma[OFFSET..], src[..DMA - OFFSET]);
+        assert_eq!(dma[..PERIOD - (DMA - OFFSET)], src[DMA - OFFSET..]);
+    });
+
+    group.bench_function(BenchmarkId::new("floor", PERIOD), |b| {
+        let mut store = PageBuf::new(PERIOD, 0);
+        let (src, mut dma) = (PageBuf::pattern(PERIOD, 0), PageBuf::new(DMA, 0));
+        b.iter(|| {
+            store.copy_from_slice(black_box(&src[..]));
+            let store = black_box(&store[..]);
+            black_box(&mut dma[..])[..PERIOD].copy_from_slice(store);
+        });
+    });
+
+    group.bench_function(BenchmarkId::new("floor_split", PERIOD), |b| {
+        // The same pieces pcm-ring copies: in at the ring's wrap, out at the
+        // ring's and the destination's.
+        let (half, tail) = (PERIOD / 2, DMA - OFFSET);
+        let mut store = PageBuf::new(PERIOD, 0);
+        let (src, mut dma) = (PageBuf::pattern(PERIOD, 0), PageBuf::new(DMA, 0));
+        b.iter(|| {
+            let src = black_box(&src[..]);
+            store[half..].copy_from_slice(&src[..half]);
+            store[..half].copy_from_slice(&src[half..]);
+            let store = black_box(&store[..]);
+            let dma = black_box(&mut dma[..]);
+            dma[OFFSET..].copy_from_slice(&store[half..half + tail]);
+            dma[..half - tail].copy_from_slice(&store[half + tail..]);
+            dma[half - tail..PERIOD - tail].copy_from_slice(&store[..half]);
+        });
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = criterion_config();
+    targets = one_thread, two_threads, silence, overwrite, cyclic
+}
+criterion_main!(benches);

@@ -125,6 +125,12 @@ impl Silence {
     /// is always right.
     #[inline]
     pub(crate) fn fill(&self, dst: &mut [u8]) {
+        // An empty slice may carry a dangling pointer; glibc's AVX-512 memset
+        // writes short lengths with a masked store, which costs a microcode
+        // assist when the (empty) mask points at an unmapped page.
+        if dst.is_empty() {
+            return;
+        }
         if let Some(b) = self.uniform() {
             dst.fill(b);
             return;
