@@ -23,10 +23,26 @@ use crate::ConfigError;
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Silence {
+    /// The pattern, repeated to fill `tile` bytes (the pattern is the first
+    /// `len` bytes).
     bytes: [u8; Silence::MAX_PATTERN],
     len: u8,
+    /// 32 or 24 if the pattern tiles that many bytes (then fills write whole
+    /// tiles of a fixed size, which the compiler turns into wide stores), else 0.
+    tile: u8,
     /// Every byte of the pattern is `bytes[0]`: a plain `fill` does.
     uniform: bool,
+}
+
+/// The tile a pattern of `len` bytes fills: 32, 24 or none (0).
+const fn tile_for(len: usize) -> usize {
+    if 32 % len == 0 {
+        32
+    } else if 24 % len == 0 {
+        24
+    } else {
+        0
+    }
 }
 
 impl Silence {
@@ -62,17 +78,21 @@ impl Silence {
                 "silence pattern length"
             );
         }
+        let tile = tile_for(N);
         let mut bytes = [0u8; Silence::MAX_PATTERN];
         let mut uniform = true;
         let mut i = 0;
-        while i < N {
-            bytes[i] = pattern[i];
-            uniform &= pattern[i] == pattern[0];
+        while i < Silence::MAX_PATTERN {
+            if i < N || i < tile {
+                bytes[i] = pattern[i % N];
+            }
+            uniform &= pattern[i % N] == pattern[0];
             i += 1;
         }
         Silence {
             bytes,
             len: N as u8,
+            tile: tile as u8,
             uniform,
         }
     }
@@ -99,11 +119,15 @@ impl Silence {
         if pattern.is_empty() || pattern.len() > Self::MAX_PATTERN {
             return Err(ConfigError::SilencePatternLength { len: pattern.len() });
         }
+        let tile = tile_for(pattern.len());
         let mut bytes = [0u8; Self::MAX_PATTERN];
-        bytes[..pattern.len()].copy_from_slice(pattern);
+        for (i, b) in bytes.iter_mut().enumerate().take(tile.max(pattern.len())) {
+            *b = pattern[i % pattern.len()];
+        }
         Ok(Silence {
             bytes,
             len: pattern.len() as u8,
+            tile: tile as u8,
             uniform: pattern.iter().all(|&b| b == pattern[0]),
         })
     }
@@ -135,6 +159,11 @@ impl Silence {
             dst.fill(b);
             return;
         }
+        match self.tile {
+            32 => return fill_tiles::<32>(dst, &self.bytes),
+            24 => return fill_tiles::<24>(dst, &self.bytes),
+            _ => {}
+        }
         let p = self.pattern();
         let head = p.len().min(dst.len());
         dst[..head].copy_from_slice(&p[..head]);
@@ -146,6 +175,20 @@ impl Silence {
             done += n;
         }
     }
+}
+
+/// Fills `dst` with the first `N` bytes of `bytes`, repeated.
+#[inline]
+fn fill_tiles<const N: usize>(dst: &mut [u8], bytes: &[u8; Silence::MAX_PATTERN]) {
+    let Some(tile) = bytes.first_chunk::<N>() else {
+        return;
+    };
+    let mut chunks = dst.chunks_exact_mut(N);
+    for chunk in &mut chunks {
+        chunk.copy_from_slice(tile);
+    }
+    let rest = chunks.into_remainder();
+    rest.copy_from_slice(&tile[..rest.len()]);
 }
 
 impl core::fmt::Debug for Silence {
@@ -185,6 +228,28 @@ mod tests {
         assert_eq!(buf, [7; 10]);
         assert_eq!(Silence::ZERO.uniform(), Some(0));
         assert_eq!(Silence::U16_LE.uniform(), None);
+    }
+
+    #[test]
+    fn every_pattern_length_tiles_like_the_naive_loop() {
+        for len in 1..=Silence::MAX_PATTERN {
+            let pattern: std::vec::Vec<u8> =
+                (0..len as u8).map(|i| i.wrapping_mul(37) ^ 0x5A).collect();
+            let s = Silence::from_pattern(&pattern).unwrap();
+            assert_eq!(s.pattern(), &pattern[..]);
+            for n in [0, 1, len, 23, 24, 31, 32, 33, 100, 1920] {
+                let mut buf = std::vec![0xEEu8; n];
+                s.fill(&mut buf);
+                let want: std::vec::Vec<u8> = (0..n).map(|i| pattern[i % len]).collect();
+                assert_eq!(buf, want, "pattern length {len}, fill {n}");
+            }
+        }
+        // The compile-time constructor builds the same tiles.
+        assert_eq!(
+            Silence::U24_LE,
+            Silence::from_pattern(&[0, 0, 0x80]).unwrap()
+        );
+        assert_eq!(Silence::U16_LE, Silence::from_pattern(&[0, 0x80]).unwrap());
     }
 
     #[test]
