@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Shows that the loom models bite: for every ordering that src/sync.rs names
+# (the pcm_ring_weaken values declared in Cargo.toml), builds the models with
+# that ordering weakened on purpose,
+#
+#   --cfg loom --cfg pcm_ring_weaken="<name>"
+#
+# runs the models known to catch it (all of them with LOOM_BITE_ALL=1) and
+# requires at least one to FAIL. Prints which models failed for each
+# weakening; exits non-zero if any weakening goes unnoticed.
+#
+# The weakening is passed to this crate alone through cargo's per-package
+# profile rustflags (nightly, -Zprofile-rustflags), so the dependencies are
+# built once with --cfg loom and each weakening rebuilds only pcm-ring (a few
+# seconds) rather than every dependency (minutes). By hand, the stable
+# equivalent is RUSTFLAGS='--cfg loom --cfg pcm_ring_weaken="<name>"'.
+# The target directory is separate from the main build's:
+# LOOM_BITE_TARGET_DIR, default target/loom-bite.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${LOOM_BITE_TARGET_DIR:-target/loom-bite}"
+export CARGO_TERM_COLOR=never
+export RUSTFLAGS="--cfg loom"
+
+# The models that catch each weakening (measured; docs/loom.md has the full
+# table). Running only these keeps the script short.
+declare -A catchers=(
+    [publish_write]="wrap_write_read stream_partial_blocks overwrite_oldest_racing_read"
+    [observe_write]="wrap_write_read stream_partial_blocks overwrite_oldest_racing_read"
+    [publish_read]="wrap_write_read reject_racing_read overwrite_oldest_racing_read"
+    [observe_read]="wrap_write_read reject_racing_read overwrite_oldest_racing_read"
+    [overwrite_cas]="overwrite_oldest_racing_read overwrite_oldest_racing_grant overwrite_oldest_stream"
+    [claim]="overwrite_oldest_racing_read overwrite_oldest_racing_grant overwrite_oldest_stream"
+    [skip_claim]="overwrite_oldest_racing_read overwrite_oldest_racing_grant overwrite_oldest_stream"
+    [finish]="wrap_write_read priming_then_end_of_stream rearm_prime_racing_writes"
+)
+
+# The declared weakenings: the values of cfg(pcm_ring_weaken, values(...)).
+mapfile -t names < <(sed -n 's/.*cfg(pcm_ring_weaken, values(\(.*\))).*/\1/p' Cargo.toml |
+    tr ',' '\n' | tr -d ' "')
+if [ "${#names[@]}" -eq 0 ]; then
+    echo "loom-bite: no pcm_ring_weaken values found in Cargo.toml"
+    exit 1
+fi
+
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+summary=()
+missed=()
+for name in "${names[@]}"; do
+    echo "=== weaken $name"
+    weakened=(+nightly -Zprofile-rustflags test --release --test loom
+        --config "profile.release.package.pcm-ring.rustflags=[\"--cfg\", \"pcm_ring_weaken=\\\"$name\\\"\"]")
+    if ! cargo "${weakened[@]}" --no-run >"$logs/$name.build" 2>&1; then
+        cat "$logs/$name.build"
+        summary+=("$name: BUILD FAILED")
+        missed+=("$name")
+        continue
+    fi
+    filter=()
+    if [ -z "${LOOM_BITE_ALL:-}" ] && [ -n "${catchers[$name]:-}" ]; then
+        read -ra filter <<<"${catchers[$name]}"
+        filter+=(--exact)
+    fi
+    timeout 1200 cargo "${weakened[@]}" -- "${filter[@]}" >"$logs/$name.run" 2>&1
+    failed=$(sed -n 's/^test \(.*\) \.\.\. FAILED$/\1/p' "$logs/$name.run" | sort | tr '\n' ' ')
+    passed=$(sed -n 's/^test \(.*\) \.\.\. ok$/\1/p' "$logs/$name.run" | sort | tr '\n' ' ')
+    if [ -n "$failed" ]; then
+        summary+=("$name: caught by ${failed% }${passed:+ (passed: ${passed% })}")
+        grep -E "^(Causality violation|thread '.*' .*panicked at)" -A1 "$logs/$name.run" |
+            grep -vE "^(--|stack backtrace:)$" | head -4
+    else
+        tail -5 "$logs/$name.run"
+        summary+=("$name: NOT CAUGHT (passed: ${passed% })")
+        missed+=("$name")
+    fi
+done
+
+echo
+echo "=== loom-bite summary"
+printf '%s\n' "${summary[@]}"
+if [ "${#missed[@]}" -ne 0 ]; then
+    echo "loom-bite: FAILED: not caught: ${missed[*]}"
+    exit 1
+fi
+echo "loom-bite: every weakened ordering fails at least one model"
