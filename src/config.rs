@@ -239,7 +239,9 @@ impl Config {
             });
         }
         let pattern_len = self.silence.pattern().len();
-        if block_align % pattern_len != 0 {
+        // `checked_rem`: no division-by-zero panic path (a pattern is never
+        // empty, but the optimiser cannot know).
+        if block_align.checked_rem(pattern_len) != Some(0) {
             return Err(ConfigError::SilenceDoesNotTile {
                 pattern_len,
                 block_align,

@@ -476,7 +476,9 @@ impl<'a> Producer<'a> {
             0
         };
         let (to_held, rest) = rest.split_at(to_held);
-        let tail_len = self.geometry.rem_blocks(rest.len());
+        // `min`: the remainder is below the length anyway; it lets the
+        // optimiser drop `split_at`'s panic.
+        let tail_len = self.geometry.rem_blocks(rest.len()).min(rest.len());
         let (whole, tail) = rest.split_at(rest.len() - tail_len);
         let tail_block = if tail_len > 0 { block } else { 0 };
 
