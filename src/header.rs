@@ -116,12 +116,6 @@ impl Header {
     pub(crate) fn new(geometry: &Geometry, start: u32) -> Header {
         header_init!(geometry.capacity as u32, geometry.block_align as u32, start)
     }
-
-    /// Whether this header was initialised by this crate's layout version.
-    #[allow(dead_code)]
-    pub(crate) fn is_valid(&self) -> bool {
-        self.magic == MAGIC && self.version == VERSION
-    }
 }
 
 #[cfg(not(loom))]
