@@ -244,7 +244,7 @@ mod tests {
     #[test]
     fn fast_remainder_matches_the_division() {
         let blocks = [1usize, 2, 3, 4, 5, 6, 7, 12, 18, 24, 1000, 65535, 1 << 20];
-        let mut values: std::vec::Vec<usize> = (0..5000).collect();
+        let mut values: std::vec::Vec<usize> = (0..if cfg!(miri) { 300 } else { 5000 }).collect();
         values.extend([
             u32::MAX as usize - 1,
             u32::MAX as usize,
