@@ -116,6 +116,20 @@ impl Config {
         }
     }
 
+    /// The raw byte form: `block_align` bytes per frame (a `WAVEFORMATEX`'s
+    /// `nBlockAlign`) and a capacity of `capacity` bytes, which must be a
+    /// whole number of frames.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = pcm_ring::Config::raw(12, 12 * 480); // 5.1 at 16 bit, 480 frames
+    /// assert_eq!(config.capacity(), 5760);
+    /// ```
+    pub const fn raw(block_align: usize, capacity: usize) -> Config {
+        Config::new(block_align, capacity)
+    }
+
     /// Sets the overrun policy.
     pub const fn overrun(mut self, overrun: Overrun) -> Config {
         self.overrun = overrun;

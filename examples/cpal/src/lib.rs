@@ -1,0 +1,1 @@
+//! cpal adapter (in progress).

@@ -1,0 +1,1 @@
+//! WaveRT miniport adapter (in progress).
