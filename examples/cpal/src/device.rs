@@ -1,0 +1,306 @@
+//! Finding a device and a stream configuration, with errors that say what
+//! was asked for and what there is.
+
+use cpal::traits::{DeviceTrait, HostTrait};
+use cpal::{
+    BufferSize, SampleFormat, StreamConfig, SupportedBufferSize, SupportedStreamConfigRange,
+};
+
+use crate::Error;
+
+/// Playback or capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Playback.
+    Output,
+    /// Capture.
+    Input,
+}
+
+impl Direction {
+    fn name(self) -> &'static str {
+        match self {
+            Direction::Output => "output",
+            Direction::Input => "input",
+        }
+    }
+}
+
+/// The names a device answers to: its id without the host (`default`,
+/// `hw:CARD=0,DEV=0`), its full id (`alsa:default`) and its description.
+pub fn names(device: &cpal::Device) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(id) = device.id() {
+        names.push(id.id().to_string());
+        names.push(id.to_string());
+    }
+    if let Ok(description) = device.description() {
+        names.push(description.name().to_string());
+    }
+    names
+}
+
+/// The device to use: the host's default for `direction`, or the one that
+/// answers to `name` (see [`names`]).
+///
+/// # Errors
+///
+/// [`Error::NoDevice`], listing the devices found.
+pub fn find(
+    host: &cpal::Host,
+    direction: Direction,
+    name: Option<&str>,
+) -> Result<cpal::Device, Error> {
+    let listed = || -> Vec<cpal::Device> {
+        let devices = match direction {
+            Direction::Output => host.output_devices().map(|d| d.collect::<Vec<_>>()),
+            Direction::Input => host.input_devices().map(|d| d.collect::<Vec<_>>()),
+        };
+        devices.unwrap_or_default()
+    };
+    let found = match name {
+        None => match direction {
+            Direction::Output => host.default_output_device(),
+            Direction::Input => host.default_input_device(),
+        },
+        Some(name) => listed()
+            .into_iter()
+            .find(|d| names(d).iter().any(|n| n == name)),
+    };
+    found.ok_or_else(|| Error::NoDevice {
+        direction: direction.name(),
+        name: name.map(str::to_string),
+        available: listed()
+            .iter()
+            .filter_map(|d| d.id().ok().map(|id| id.id().to_string()))
+            .collect(),
+    })
+}
+
+/// What the program asks of a stream; `None` takes the device's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    /// The sample format.
+    pub sample_format: Option<SampleFormat>,
+    /// The channel count.
+    pub channels: Option<u16>,
+    /// The sample rate in Hz.
+    pub sample_rate: Option<u32>,
+    /// The callback buffer size in frames (`BufferSize::Fixed`).
+    pub buffer_frames: Option<u32>,
+}
+
+impl Request {
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(f) = self.sample_format {
+            parts.push(format!("format {f}"));
+        }
+        if let Some(c) = self.channels {
+            parts.push(format!("{c} channels"));
+        }
+        if let Some(r) = self.sample_rate {
+            parts.push(format!("{r} Hz"));
+        }
+        if let Some(b) = self.buffer_frames {
+            parts.push(format!("a buffer of {b} frames"));
+        }
+        parts.join(", ")
+    }
+
+    fn accepts(&self, range: &SupportedStreamConfigRange) -> bool {
+        self.sample_format
+            .is_none_or(|f| f == range.sample_format())
+            && self.channels.is_none_or(|c| c == range.channels())
+            && self.sample_rate.is_none_or(|r| range.contains_rate(r))
+            && self
+                .buffer_frames
+                .is_none_or(|b| match *range.buffer_size() {
+                    SupportedBufferSize::Range { min, max } => (min..=max).contains(&b),
+                    SupportedBufferSize::Unknown => true,
+                })
+    }
+}
+
+fn describe_range(range: &SupportedStreamConfigRange) -> String {
+    let rates = if range.min_sample_rate() == range.max_sample_rate() {
+        format!("{} Hz", range.min_sample_rate())
+    } else {
+        format!("{}-{} Hz", range.min_sample_rate(), range.max_sample_rate())
+    };
+    let buffer = match *range.buffer_size() {
+        SupportedBufferSize::Range { min, max } => format!(", buffer {min}-{max} frames"),
+        SupportedBufferSize::Unknown => String::new(),
+    };
+    format!(
+        "{} x{} {rates}{buffer}",
+        range.sample_format(),
+        range.channels()
+    )
+}
+
+/// The stream configuration and sample format for `request` on `device`:
+/// the device's default where the request says nothing, otherwise the first
+/// supported configuration that matches it.
+///
+/// # Errors
+///
+/// [`Error::UnsupportedConfig`], listing what the device supports, or
+/// [`Error::Cpal`] if the device cannot be queried.
+pub fn choose(
+    device: &cpal::Device,
+    direction: Direction,
+    request: &Request,
+) -> Result<(SampleFormat, StreamConfig), Error> {
+    let default = match direction {
+        Direction::Output => device.default_output_config(),
+        Direction::Input => device.default_input_config(),
+    }?;
+    let buffer_size = request
+        .buffer_frames
+        .map_or(BufferSize::Default, BufferSize::Fixed);
+    let ranges: Vec<SupportedStreamConfigRange> = match direction {
+        Direction::Output => device.supported_output_configs()?.collect(),
+        Direction::Input => device.supported_input_configs()?.collect(),
+    };
+    // The default, if it satisfies the request.
+    let default_ok = request
+        .sample_format
+        .is_none_or(|f| f == default.sample_format())
+        && request.channels.is_none_or(|c| c == default.channels())
+        && request
+            .sample_rate
+            .is_none_or(|r| r == default.sample_rate())
+        && (request.buffer_frames.is_none()
+            || ranges.iter().any(|r| {
+                r.sample_format() == default.sample_format()
+                    && r.channels() == default.channels()
+                    && r.contains_rate(default.sample_rate())
+                    && request.accepts(r)
+            }));
+    if default_ok {
+        let mut config = default.config();
+        config.buffer_size = buffer_size;
+        return Ok((default.sample_format(), config));
+    }
+    let rate = request.sample_rate.unwrap_or(default.sample_rate());
+    let wanted = Request {
+        sample_rate: Some(rate),
+        ..*request
+    };
+    // Prefer the default's channel count when none was asked for.
+    let pick = ranges
+        .iter()
+        .filter(|r| wanted.accepts(r))
+        .min_by_key(|r| (r.channels() != default.channels(), r.channels()));
+    match pick {
+        Some(range) => Ok((
+            range.sample_format(),
+            StreamConfig {
+                channels: range.channels(),
+                sample_rate: rate,
+                buffer_size,
+            },
+        )),
+        None => Err(Error::UnsupportedConfig {
+            requested: request.describe(),
+            supported: ranges.iter().map(describe_range).collect(),
+        }),
+    }
+}
+
+/// Parses a sample format name as cpal prints it (`f32`, `i16`, `u8` …).
+///
+/// # Errors
+///
+/// A message listing the names, for an unknown one.
+pub fn parse_format(name: &str) -> Result<SampleFormat, String> {
+    const ALL: [SampleFormat; 12] = [
+        SampleFormat::I8,
+        SampleFormat::I16,
+        SampleFormat::I24,
+        SampleFormat::I32,
+        SampleFormat::I64,
+        SampleFormat::U8,
+        SampleFormat::U16,
+        SampleFormat::U24,
+        SampleFormat::U32,
+        SampleFormat::U64,
+        SampleFormat::F32,
+        SampleFormat::F64,
+    ];
+    ALL.into_iter()
+        .find(|f| f.to_string() == name.to_ascii_lowercase())
+        .ok_or_else(|| {
+            let names: Vec<String> = ALL.iter().map(ToString::to_string).collect();
+            format!(
+                "unknown sample format \"{name}\" (one of {})",
+                names.join(", ")
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_names_round_trip() {
+        for name in [
+            "i8", "i16", "i24", "i32", "i64", "u8", "u16", "u24", "u32", "u64", "f32", "F64",
+        ] {
+            let f = parse_format(name).unwrap();
+            assert_eq!(f.to_string(), name.to_ascii_lowercase());
+        }
+        let e = parse_format("s16le").unwrap_err();
+        assert!(e.contains("s16le") && e.contains("f32"), "{e}");
+    }
+
+    #[test]
+    fn requests_match_ranges() {
+        let range = SupportedStreamConfigRange::new(
+            2,
+            8_000,
+            192_000,
+            SupportedBufferSize::Range { min: 64, max: 4096 },
+            SampleFormat::I16,
+        );
+        let any = Request::default();
+        assert!(any.accepts(&range));
+        let ok = Request {
+            sample_format: Some(SampleFormat::I16),
+            channels: Some(2),
+            sample_rate: Some(44_100),
+            buffer_frames: Some(256),
+        };
+        assert!(ok.accepts(&range));
+        for bad in [
+            Request {
+                sample_format: Some(SampleFormat::F32),
+                ..ok
+            },
+            Request {
+                channels: Some(1),
+                ..ok
+            },
+            Request {
+                sample_rate: Some(384_000),
+                ..ok
+            },
+            Request {
+                buffer_frames: Some(8192),
+                ..ok
+            },
+        ] {
+            assert!(!bad.accepts(&range), "{bad:?}");
+        }
+        assert_eq!(
+            describe_range(&range),
+            "i16 x2 8000-192000 Hz, buffer 64-4096 frames"
+        );
+        assert_eq!(
+            ok.describe(),
+            "format i16, 2 channels, 44100 Hz, a buffer of 256 frames"
+        );
+    }
+}
