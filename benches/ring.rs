@@ -191,7 +191,7 @@ fn one_thread(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(n as u64));
 
         for (name, policy) in POLICIES {
-            let config = Config::new(BLOCK, RING).overrun(policy);
+            let config = Config::raw(BLOCK, RING).overrun(policy);
             group.bench_with_input(
                 BenchmarkId::new(format!("pcm_copy_{name}"), n),
                 &n,
@@ -200,8 +200,8 @@ fn one_thread(c: &mut Criterion) {
                     let phase = pcm_phase(&mut tx);
                     let (src, mut dst) = (PageBuf::pattern(n, phase), PageBuf::new(n, phase));
                     b.iter(|| {
-                        tx.write(black_box(&src[..])).unwrap();
-                        rx.read(black_box(&mut dst[..])).unwrap();
+                        let _ = tx.write(black_box(&src[..])).unwrap();
+                        let _ = rx.read(black_box(&mut dst[..])).unwrap();
                     });
                     assert_eq!(dst[..], src[..]);
                 },
@@ -225,7 +225,7 @@ fn one_thread(c: &mut Criterion) {
                     let (d0, d1) = dst.split_at_mut(r0.len());
                     d0.copy_from_slice(r0);
                     d1.copy_from_slice(r1);
-                    grant.release(dst.len()).unwrap();
+                    let _ = grant.release(dst.len()).unwrap();
                 });
                 assert_eq!(dst[..], src[..]);
             });
@@ -356,7 +356,7 @@ fn two_threads(c: &mut Criterion) {
             // path as Reject.
             continue;
         }
-        let config = Config::new(BLOCK, RING).overrun(policy);
+        let config = Config::raw(BLOCK, RING).overrun(policy);
         group.bench_function(id(&format!("pcm_copy_{name}")), |b| {
             b.iter_custom(|iters| {
                 two_threads_run(iters, chunks, || {
@@ -371,7 +371,7 @@ fn two_threads(c: &mut Criterion) {
                                 backoff.snooze();
                             }
                             backoff.reset();
-                            tx.write(black_box(&src[..])).unwrap();
+                            let _ = tx.write(black_box(&src[..])).unwrap();
                         }
                     };
                     let consume = move |chunks: usize| {
@@ -392,7 +392,7 @@ fn two_threads(c: &mut Criterion) {
         });
     }
 
-    let config = Config::new(BLOCK, RING);
+    let config = Config::raw(BLOCK, RING);
     group.bench_function(id("pcm_zc_reject"), |b| {
         b.iter_custom(|iters| {
             two_threads_run(iters, chunks, || {
@@ -427,7 +427,7 @@ fn two_threads(c: &mut Criterion) {
                                 let (d0, d1) = dst.split_at_mut(r0.len());
                                 d0.copy_from_slice(r0);
                                 d1.copy_from_slice(r1);
-                                grant.release(PERIOD).unwrap();
+                                let _ = grant.release(PERIOD).unwrap();
                                 break;
                             }
                             drop(grant);
@@ -541,13 +541,13 @@ fn silence(c: &mut Criterion) {
     let cases = [("zero", Silence::ZERO), ("u16le", Silence::U16_LE)];
     for (name, silence) in cases {
         let param = format!("{name}-{PERIOD}");
-        let config = Config::new(BLOCK, RING).silence(silence);
+        let config = Config::raw(BLOCK, RING).silence(silence);
         group.bench_function(BenchmarkId::new("pcm_empty_read", &param), |b| {
             let (_tx, mut rx) = pcm_ring::heap(&config).unwrap();
             let mut dst = PageBuf::new(PERIOD, 0);
             b.iter(|| {
                 let got = rx.read(black_box(&mut dst[..])).unwrap();
-                black_box(got);
+                let _ = black_box(got);
             });
             assert_eq!(dst[..2], silence.pattern().repeat(2)[..2]);
         });
@@ -579,15 +579,15 @@ fn overwrite(c: &mut Criterion) {
     let param = format!("{PERIOD}+{READ}");
 
     group.bench_function(BenchmarkId::new("pcm_copy_overwrite", &param), |b| {
-        let config = Config::new(BLOCK, RING).overrun(Overrun::OverwriteOldest);
+        let config = Config::raw(BLOCK, RING).overrun(Overrun::OverwriteOldest);
         let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
         let phase = pcm_phase(&mut tx);
         let (src, mut dst) = (PageBuf::pattern(PERIOD, phase), PageBuf::new(READ, phase));
-        tx.write(&PageBuf::pattern(RING, 0)).unwrap();
+        let _ = tx.write(&PageBuf::pattern(RING, 0)).unwrap();
         b.iter(|| {
             let put = tx.write(black_box(&src[..])).unwrap();
             let got = rx.read(black_box(&mut dst[..])).unwrap();
-            black_box((put, got));
+            let _ = black_box((put, got));
         });
         let c = rx.counters();
         assert!(c.overruns > 0 && c.overwritten > 0 && c.dropped == 0);
@@ -631,17 +631,17 @@ fn cyclic(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(PERIOD as u64));
 
     group.bench_function(BenchmarkId::new("pcm_read_cyclic", PERIOD), |b| {
-        let (mut tx, mut rx) = pcm_ring::heap(&Config::new(BLOCK, PERIOD)).unwrap();
+        let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(BLOCK, PERIOD)).unwrap();
         let phase = pcm_phase(&mut tx);
         let (src, mut dma) = (PageBuf::pattern(PERIOD, phase), PageBuf::new(DMA, phase));
-        tx.write(&src[..PERIOD / 2]).unwrap();
-        rx.read(&mut [0; PERIOD / 2]).unwrap();
+        let _ = tx.write(&src[..PERIOD / 2]).unwrap();
+        let _ = rx.read(&mut [0; PERIOD / 2]).unwrap();
         b.iter(|| {
-            tx.write(black_box(&src[..])).unwrap();
+            let _ = tx.write(black_box(&src[..])).unwrap();
             let got = rx
                 .read_cyclic(black_box(&mut dma[..]), black_box(OFFSET), PERIOD)
                 .unwrap();
-            black_box(got);
+            let _ = black_box(got);
         });
         assert_eq!(dma[OFFSET..], src[..DMA - OFFSET]);
         assert_eq!(dma[..PERIOD - (DMA - OFFSET)], src[DMA - OFFSET..]);

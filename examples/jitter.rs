@@ -98,7 +98,7 @@ fn run(config: &Config, pacing: Pacing, seconds: u64) -> (Counters, u32, u32) {
             thread::park_timeout(Duration::from_millis(10 + jitter.next_ms(6)));
             let n = tx.bytes_to_reach(3 * PERIOD);
             if n > 0 {
-                tx.write(&vec![0x5A; n]).expect("whole blocks");
+                let _ = tx.write(&vec![0x5A; n]).expect("whole blocks");
             }
         } else if pacing == Pacing::Sleep {
             // Sleep(10) on a 15.6 ms clock, then one period.
@@ -148,7 +148,7 @@ fn main() {
         .unwrap_or(2);
     println!("48 kHz 16-bit stereo, 10 ms periods, 40 ms ring, {seconds} s per setup\n");
 
-    let naive = Config::new(FRAME, CAPACITY)
+    let naive = Config::raw(FRAME, CAPACITY)
         .overrun(Overrun::Truncate)
         .start_threshold(CAPACITY / 2)
         .rearm(ReArm::Prime {
@@ -163,7 +163,7 @@ fn main() {
         run(&naive, Pacing::CatchUp, seconds),
     );
 
-    let good = Config::new(FRAME, CAPACITY)
+    let good = Config::raw(FRAME, CAPACITY)
         .overrun(Overrun::OverwriteOldest)
         .start_threshold(PERIOD)
         .rearm(ReArm::Immediate)

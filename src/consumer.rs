@@ -1,17 +1,35 @@
 //! The consumer: the only side that reads data and (except for
 //! `OverwriteOldest`'s discards) moves the read position.
 
-use crate::counters::Counters;
-use crate::header::{Geometry, BUSY, FINISHED};
+use crate::counters::{consumer as field, Counters, Tally, CONSUMER_FIELDS};
+use crate::format::{check_sample, SampleMismatch};
+use crate::header::{Geometry, BUSY, FINISHED, GONE};
 use crate::storage::Shared;
 use crate::sync::{
-    bump, Ordering, CLAIM_CAS, OBSERVE_FINISH, OBSERVE_READ, OBSERVE_WRITE, PUBLISH_READ, USE_CLAIM,
+    Ordering, CLAIM_CAS, OBSERVE_FINISH, OBSERVE_GONE, OBSERVE_READ, OBSERVE_WRITE, PUBLISH_GONE,
+    PUBLISH_READ, USE_CLAIM,
 };
-use crate::{Config, Overrun, ReArm, ReadError, Silence, Underrun};
+use crate::{Config, Overrun, ReArm, ReadError, Sample, SampleFormat, Silence, Underrun};
 
 /// What a read delivered and what it noticed.
+///
+/// # Examples
+///
+/// ```
+/// let config = pcm_ring::Config::raw(2, 8).low_watermark(4);
+/// let (mut tx, mut rx) = pcm_ring::heap(&config)?;
+/// let _ = tx.write(&[1, 1, 2, 2])?;
+/// let _ = tx.finish();
+/// let mut out = [0u8; 6];
+/// let got = rx.read(&mut out)?;
+/// assert_eq!((got.data, got.silence), (4, 2));
+/// assert!(got.low_watermark && got.end_of_stream);
+/// assert!(!got.underrun); // the stream ended: silence after the end is no underrun
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use = "the outcome says how much of the destination is data"]
 pub struct ReadOutcome {
     /// Bytes of data delivered (whole blocks), at the start of the destination.
     pub data: usize,
@@ -30,15 +48,41 @@ pub struct ReadOutcome {
 }
 
 /// What one read saw when it started.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct View {
     read: usize,
     available: usize,
     finished: bool,
+    /// Whether the read holds the overwrite claim (then it must store the
+    /// read position back, which drops the claim).
+    claimed: bool,
 }
 
 /// The consuming half of a ring. It is [`Send`]: move it to the audio
 /// callback or the DMA timer.
+///
+/// Dropping it tells the producer it is gone
+/// ([`Producer::is_abandoned`](crate::Producer::is_abandoned)).
+///
+/// # Examples
+///
+/// ```
+/// use pcm_ring::{Config, Format, SampleFormat};
+///
+/// let config = Config::new(Format::new(SampleFormat::F32, 2), 256);
+/// let (mut producer, mut consumer) = pcm_ring::heap(&config)?;
+/// let _ = producer.write_samples(&[0.25f32; 2 * 64])?;
+/// let callback = std::thread::spawn(move || {
+///     let mut period = [1.0f32; 2 * 128]; // what an audio callback would fill
+///     let got = consumer.read_samples(&mut period);
+///     (got, period)
+/// });
+/// let (got, period) = callback.join().unwrap();
+/// let got = got?;
+/// assert_eq!((got.data, got.silence), (512, 512)); // bytes: 64 frames of data, 64 of silence
+/// assert_eq!((period[0], period[255]), (0.25, 0.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Consumer<'a> {
     shared: Shared<'a>,
     geometry: Geometry,
@@ -47,6 +91,8 @@ pub struct Consumer<'a> {
     silence: Silence,
     rearm: ReArm,
     low_watermark: usize,
+    /// The declared sample format, if the configuration has one.
+    sample: Option<SampleFormat>,
     /// The read position (authoritative unless `overwrite`, where the
     /// producer may move it and the header's copy rules).
     read: usize,
@@ -54,6 +100,8 @@ pub struct Consumer<'a> {
     threshold: usize,
     streaming: bool,
     below_low_watermark: bool,
+    /// The counters only the consumer writes.
+    tally: Tally<CONSUMER_FIELDS>,
 }
 
 // SAFETY: see `Producer`: the consumer owns its side of the protocol.
@@ -74,93 +122,228 @@ impl<'a> Consumer<'a> {
             silence: config.silence,
             rearm: config.rearm,
             low_watermark: config.low_watermark,
+            sample: config.sample_format(),
             read: start,
             threshold: config.start_threshold,
             streaming: false,
             below_low_watermark: false,
+            tally: Tally::new(),
         }
     }
 
     /// The capacity in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, rx) = pcm_ring::heap(&pcm_ring::Config::raw(6, 600))?;
+    /// assert_eq!((rx.capacity(), rx.block_align()), (600, 6));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn capacity(&self) -> usize {
         self.geometry.capacity
     }
 
     /// The block (frame) size in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pcm_ring::{Config, Format, SampleFormat};
+    ///
+    /// let (_tx, rx) = pcm_ring::heap(&Config::new(Format::new(SampleFormat::I24, 2), 100))?;
+    /// assert_eq!(rx.block_align(), 6); // packed 24-bit stereo
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn block_align(&self) -> usize {
         self.geometry.block_align
     }
 
-    /// Bytes buffered now (whole blocks). Under `OverwriteOldest` the
-    /// producer may discard some before the next read.
-    pub fn available(&self) -> usize {
+    /// Whether the producer was dropped: nothing more will be written. What
+    /// it wrote can still be read (see also
+    /// [`is_end_of_stream`](Self::is_end_of_stream)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 64))?;
+    /// let _ = tx.write(&[0; 8])?;
+    /// assert!(!rx.is_abandoned());
+    /// drop(tx);
+    /// assert!(rx.is_abandoned());
+    /// assert_eq!(rx.available(), 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn is_abandoned(&self) -> bool {
+        self.shared.header().producer_flags.load(OBSERVE_GONE) & GONE != 0
+    }
+
+    /// The read position and the write position, as they were at one
+    /// instant (under `OverwriteOldest`, where the producer also moves the
+    /// read position, the read position is loaded again after the write
+    /// position and the pair is taken only if it did not move).
+    #[inline]
+    fn positions(&self) -> (usize, usize) {
         let header = self.shared.header();
-        let read = if self.overwrite {
-            (header.read.load(OBSERVE_READ) & !BUSY) as usize
-        } else {
-            self.read
-        };
-        let write = header.write.load(OBSERVE_WRITE) as usize;
+        if !self.overwrite {
+            return (self.read, header.write.load(OBSERVE_WRITE) as usize);
+        }
+        loop {
+            let read = (header.read.load(OBSERVE_READ) & !BUSY) as usize;
+            let write = header.write.load(OBSERVE_WRITE) as usize;
+            let again = (header.read.load(OBSERVE_READ) & !BUSY) as usize;
+            // Lock-free: it retries only when the producer discarded blocks
+            // between the loads. The read position moves only forward, so an
+            // unchanged value means it stood still (unless the producer
+            // discarded twice the capacity in between).
+            if read == again && self.geometry.distance(read, write) <= self.geometry.capacity {
+                return (read, write);
+            }
+        }
+    }
+
+    /// Bytes buffered now (whole blocks): never more than the capacity, and
+    /// a value that was true at one instant during the call. Under
+    /// `OverwriteOldest` the producer may discard some before the next read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 64))?;
+    /// let _ = tx.write(&[0; 12])?;
+    /// assert_eq!(rx.available(), 12);
+    /// let mut out = [0u8; 8];
+    /// let _ = rx.read(&mut out)?;
+    /// assert_eq!(rx.available(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn available(&self) -> usize {
+        let (read, write) = self.positions();
         self.geometry.distance(read, write)
     }
 
     /// Whether the consumer delivers data (streaming) rather than waiting for
     /// its start or restart threshold (priming).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 64).start_threshold(8))?;
+    /// let mut out = [0u8; 4];
+    /// let _ = tx.write(&[0; 4])?;
+    /// let _ = rx.read(&mut out)?;
+    /// assert!(!rx.is_streaming()); // 4 bytes buffered, 8 needed
+    /// let _ = tx.write(&[0; 4])?;
+    /// let _ = rx.read(&mut out)?;
+    /// assert!(rx.is_streaming());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn is_streaming(&self) -> bool {
         self.streaming
     }
 
     /// Whether the producer finished the stream and everything was read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 64))?;
+    /// let _ = tx.write(&[0; 4])?;
+    /// let _ = tx.finish();
+    /// assert!(!rx.is_end_of_stream()); // 4 bytes still to read
+    /// let mut out = [0u8; 4];
+    /// let _ = rx.read(&mut out)?;
+    /// assert!(rx.is_end_of_stream());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn is_end_of_stream(&self) -> bool {
-        let finished = self.shared.header().flags.load(OBSERVE_FINISH) & FINISHED != 0;
-        finished && self.available() == 0
+        // Before the positions: if the end is seen, so is the last write.
+        self.finished() && self.available() == 0
     }
 
-    /// The counters, read without locks.
+    /// Whether the producer marked the end of the stream.
+    #[inline]
+    fn finished(&self) -> bool {
+        self.shared.header().producer_flags.load(OBSERVE_FINISH) & FINISHED != 0
+    }
+
+    /// The counters, read without locks (see [`Counters`] for how).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 64))?;
+    /// let _ = tx.write(&[0; 8])?;
+    /// let mut out = [0u8; 12];
+    /// let _ = rx.read(&mut out)?;
+    /// let c = rx.counters();
+    /// assert_eq!((c.written, c.read, c.silence_underrun, c.underruns), (8, 8, 4, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn counters(&self) -> Counters {
-        Counters::load(self.shared.header())
+        self.shared.counters()
     }
 
-    /// Starts a read: under `OverwriteOldest`, claims the read position so the
-    /// producer cannot discard what is about to be copied; then sees how much
-    /// is published.
-    fn begin(&mut self) -> View {
+    /// Whether a read that finds `available` bytes delivers any.
+    #[inline]
+    fn delivers(&self, available: usize, finished: bool) -> bool {
+        available > 0 && (self.streaming || finished || available >= self.threshold)
+    }
+
+    /// Starts a read of up to `want` bytes: sees how much is published and,
+    /// under `OverwriteOldest`, claims the read position if there is
+    /// something to copy, so the producer cannot discard it meanwhile. A
+    /// read that will copy nothing (an empty or priming ring) claims nothing,
+    /// so it never makes the producer drop its newest data.
+    fn begin(&mut self, want: usize) -> View {
         let header = self.shared.header();
         // Before the write position: if the end is seen, so is the last write.
-        let finished = header.flags.load(OBSERVE_FINISH) & FINISHED != 0;
-        let read = if !self.overwrite {
-            self.read
-        } else if USE_CLAIM {
-            let mut raw = header.read.load(Ordering::Relaxed);
-            loop {
-                // Lock-free: this fails only when the producer discarded
-                // blocks in between.
-                match header
-                    .read
-                    .compare_exchange(raw, raw | BUSY, CLAIM_CAS, Ordering::Relaxed)
-                {
-                    Ok(_) => break (raw & !BUSY) as usize,
-                    Err(current) => raw = current,
-                }
+        let finished = self.finished();
+        loop {
+            let (read, write) = self.positions();
+            let available = self.geometry.distance(read, write);
+            let view = View {
+                read,
+                available,
+                finished,
+                claimed: false,
+            };
+            if !self.overwrite || !USE_CLAIM || want == 0 || !self.delivers(available, finished) {
+                return view;
             }
-        } else {
-            (header.read.load(OBSERVE_READ) & !BUSY) as usize
-        };
-        // After the claim, so that the region up to `write` stays published
-        // and unclaimed by the producer while it is copied.
-        let write = header.write.load(OBSERVE_WRITE) as usize;
-        View {
-            read,
-            available: self.geometry.distance(read, write),
-            finished,
+            // Lock-free: the claim fails only when the producer discarded
+            // blocks since the positions were read.
+            let raw = read as u32;
+            if header
+                .read
+                .compare_exchange(raw, raw | BUSY, CLAIM_CAS, Ordering::Relaxed)
+                .is_ok()
+            {
+                // Again after the claim, for the newest data: while the claim
+                // holds, the producer only adds.
+                let write = header.write.load(OBSERVE_WRITE) as usize;
+                return View {
+                    available: self.geometry.distance(read, write),
+                    claimed: true,
+                    ..view
+                };
+            }
         }
     }
 
-    /// Ends a read of `n` bytes: publishes the read position (which also
-    /// drops the claim).
+    /// Ends a read of `n` bytes: publishes the read position, which also
+    /// drops the claim. A read that copied nothing and holds no claim stores
+    /// nothing (under `OverwriteOldest` the producer may have moved it).
     fn end(&mut self, view: &View, n: usize) {
         self.read = self.geometry.advance(view.read, n);
-        if n > 0 || self.overwrite {
+        if n > 0 || view.claimed {
             self.shared
                 .header()
                 .read
@@ -180,6 +363,12 @@ impl<'a> Consumer<'a> {
         } else {
             0
         }
+    }
+
+    /// Makes the counters changed since the last call visible to readers.
+    #[inline(always)]
+    fn publish_counters(&mut self) {
+        self.tally.publish(&self.shared.header().consumer_counters);
     }
 
     /// Goes back to priming if the policy says so.
@@ -225,7 +414,7 @@ impl<'a> Consumer<'a> {
     /// silence for the rest.
     fn read_parts(&mut self, d0: &mut [u8], d1: &mut [u8], fill: bool) -> ReadOutcome {
         let want = d0.len() + d1.len();
-        let view = self.begin();
+        let view = self.begin(want);
         let n = self.gate(&view).min(want);
         let n0 = n.min(d0.len());
         // `n <= want`, so `n1 == n - n0`; the `min` only lets the optimiser
@@ -237,10 +426,10 @@ impl<'a> Consumer<'a> {
         if n1 > 0 {
             self.copy_at(self.geometry.advance(view.read, n0), &mut d1[..n1]);
         }
+        // The claim ends here: the silence and the bookkeeping follow it.
         self.end(&view, n);
 
-        let header = self.shared.header();
-        bump(&header.read_bytes, n as u64);
+        self.tally.add(field::READ, n as u64);
         let after = view.available - n;
         let mut out = ReadOutcome {
             data: n,
@@ -249,26 +438,27 @@ impl<'a> Consumer<'a> {
         let short = want - n;
         if short > 0 {
             let counter = if !self.streaming {
-                &header.silence_priming
+                field::SILENCE_PRIMING
             } else if view.finished {
-                &header.silence_end
+                field::SILENCE_END
             } else {
                 out.underrun = true;
-                bump(&header.underruns, 1);
-                &header.silence_underrun
+                self.tally.add(field::UNDERRUNS, 1);
+                field::SILENCE_UNDERRUN
             };
             if fill {
                 self.silence.fill(&mut d0[n0..]);
                 if n1 < d1.len() {
                     self.silence.fill(&mut d1[n1..]);
                 }
-                bump(counter, short as u64);
+                self.tally.add(counter, short as u64);
                 out.silence = short;
             }
             if out.underrun {
                 self.ran_dry();
             }
         }
+        self.publish_counters();
         out.priming = !self.streaming;
         out.low_watermark = self.low_watermark_edge(view.available, after);
         out.end_of_stream = view.finished && after == 0;
@@ -304,7 +494,7 @@ impl<'a> Consumer<'a> {
     /// use pcm_ring::{Config, Silence};
     ///
     /// // Unsigned 8-bit stereo: silence is 0x80.
-    /// let config = Config::new(2, 8).silence(Silence::U8);
+    /// let config = Config::raw(2, 8).silence(Silence::U8);
     /// let (mut tx, mut rx) = pcm_ring::heap(&config)?;
     /// tx.write(&[1, 2])?;
     /// let mut out = [0u8; 4];
@@ -318,15 +508,16 @@ impl<'a> Consumer<'a> {
         self.check_blocks(len)?;
         if self.streaming && !self.overwrite {
             // The common case, kept short: streaming, and it is all there.
+            let finished = self.finished();
             let header = self.shared.header();
-            let finished = header.flags.load(OBSERVE_FINISH) & FINISHED != 0;
             let write = header.write.load(OBSERVE_WRITE) as usize;
             let available = self.geometry.distance(self.read, write);
             if len <= available {
                 self.copy_at(self.read, dst);
                 self.read = self.geometry.advance(self.read, len);
                 header.read.store(self.read as u32, PUBLISH_READ);
-                bump(&header.read_bytes, len as u64);
+                self.tally.add(field::READ, len as u64);
+                self.publish_counters();
                 let after = available - len;
                 return Ok(ReadOutcome {
                     data: len,
@@ -340,35 +531,37 @@ impl<'a> Consumer<'a> {
         Ok(self.read_parts(dst, &mut [], fill))
     }
 
-    /// Reads typed samples: `T` is any [`bytemuck::Pod`] sample type whose
-    /// size divides the block, and `dst` must hold whole blocks. Counts in
-    /// the outcome are bytes.
+    /// Reads typed samples; `dst` must hold whole frames, and counts in the
+    /// outcome are bytes. If the ring was made with a
+    /// [`Format`](crate::Format), `T` must be its sample type; a ring made
+    /// with [`Config::raw`](crate::Config::raw) takes any [`Sample`] type
+    /// whose size divides the block.
     ///
     /// # Errors
     ///
-    /// [`ReadError::SampleSize`] or [`ReadError::NotWholeBlocks`].
+    /// [`ReadError::SampleFormat`], [`ReadError::SampleSize`] or
+    /// [`ReadError::NotWholeBlocks`]; nothing is read then.
     ///
     /// # Examples
     ///
     /// ```
-    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::new(4, 64))?; // i16 stereo
-    /// tx.write_samples(&[1i16, -1, 2, -2])?;
+    /// use pcm_ring::{Config, Format, ReadError, SampleFormat};
+    ///
+    /// let (mut tx, mut rx) = pcm_ring::heap(&Config::new(Format::new(SampleFormat::I16, 2), 16))?;
+    /// let _ = tx.write_samples(&[1i16, -1, 2, -2])?;
+    /// let mut floats = [0f32; 2];
+    /// assert_eq!(
+    ///     rx.read_samples(&mut floats),
+    ///     Err(ReadError::SampleFormat { expected: SampleFormat::I16, found: SampleFormat::F32 })
+    /// );
     /// let mut out = [0i16; 4];
-    /// rx.read_samples(&mut out)?;
+    /// let _ = rx.read_samples(&mut out)?;
     /// assert_eq!(out, [1, -1, 2, -2]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn read_samples<T: bytemuck::Pod>(
-        &mut self,
-        dst: &mut [T],
-    ) -> Result<ReadOutcome, ReadError> {
-        let sample = core::mem::size_of::<T>();
-        if sample == 0 || self.geometry.block_align % sample != 0 {
-            return Err(ReadError::SampleSize {
-                sample,
-                block_align: self.geometry.block_align,
-            });
-        }
+    pub fn read_samples<T: Sample>(&mut self, dst: &mut [T]) -> Result<ReadOutcome, ReadError> {
+        check_sample::<T>(self.sample, self.geometry.block_align)
+            .map_err(SampleMismatch::read_error)?;
         self.read(bytemuck::cast_slice_mut(dst))
     }
 
@@ -386,8 +579,8 @@ impl<'a> Consumer<'a> {
     /// # Examples
     ///
     /// ```
-    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::new(2, 16))?;
-    /// tx.write(&[1, 1, 2, 2])?;
+    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::raw(2, 16))?;
+    /// let _ = tx.write(&[1, 1, 2, 2])?;
     /// let mut dma = [9u8; 6];
     /// let got = rx.read_cyclic(&mut dma, 4, 6)?; // 4..6 then 0..4
     /// assert_eq!(dma, [2, 2, 0, 0, 1, 1]);
@@ -438,22 +631,23 @@ impl<'a> Consumer<'a> {
     /// # Examples
     ///
     /// ```
-    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::new(2, 8))?;
-    /// tx.write(&[1, 2, 3, 4])?;
+    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::raw(2, 8))?;
+    /// let _ = tx.write(&[1, 2, 3, 4])?;
     /// let grant = rx.read_grant(usize::MAX);
     /// let (a, b) = grant.as_slices();
     /// assert_eq!((a, b), (&[1, 2, 3, 4][..], &[][..]));
-    /// grant.release(2)?;
+    /// let _ = grant.release(2)?;
     /// assert_eq!(rx.available(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_grant(&mut self, max: usize) -> ReadGrant<'_, 'a> {
-        let view = self.begin();
+        let want = self.geometry.floor_blocks(max);
+        let view = self.begin(want);
         let deliverable = self.gate(&view);
         if self.streaming && view.available == 0 && !view.finished {
             self.ran_dry();
         }
-        let len = deliverable.min(self.geometry.floor_blocks(max));
+        let len = deliverable.min(want);
         ReadGrant {
             consumer: self,
             view,
@@ -474,8 +668,31 @@ impl core::fmt::Debug for Consumer<'_> {
     }
 }
 
+impl Drop for Consumer<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .header()
+            .consumer_flags
+            .store(GONE, PUBLISH_GONE);
+    }
+}
+
 /// Buffered data borrowed from the ring by [`Consumer::read_grant`]. Read
 /// it, then [`release`](Self::release); dropping it releases nothing.
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 16))?;
+/// let _ = tx.write(&[1, 2, 3, 4, 5, 6, 7, 8])?;
+/// let grant = rx.read_grant(8);
+/// let sum: u32 = grant.as_slices().0.iter().map(|&b| u32::from(b)).sum();
+/// assert_eq!(sum, 36);
+/// let got = grant.release(8)?;
+/// assert_eq!(got.data, 8);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a grant releases nothing unless `release` is called"]
 pub struct ReadGrant<'c, 'a> {
     consumer: &'c mut Consumer<'a>,
     view: View,
@@ -483,19 +700,63 @@ pub struct ReadGrant<'c, 'a> {
     released: bool,
 }
 
+impl core::fmt::Debug for ReadGrant<'_, '_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ReadGrant")
+            .field("len", &self.len)
+            .field("available", &self.view.available)
+            .field("end_of_stream", &self.view.finished)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ReadGrant<'_, '_> {
     /// Bytes granted (whole blocks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 16))?;
+    /// let _ = tx.write(&[0; 12])?;
+    /// let grant = rx.read_grant(10); // rounded down to whole frames
+    /// assert_eq!((grant.len(), grant.is_empty()), (8, false));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether nothing was granted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 16))?;
+    /// assert!(rx.read_grant(16).is_empty()); // nothing buffered
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// The granted data as two slices: the second is non-empty only when the
     /// data wraps around the end of the storage.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::raw(2, 8))?;
+    /// let _ = tx.write(&[0; 6])?;
+    /// let mut out = [0u8; 6];
+    /// let _ = rx.read(&mut out)?;
+    /// let _ = tx.write(&[1, 1, 2, 2, 3, 3])?; // wraps after the first frame
+    /// let grant = rx.read_grant(6);
+    /// assert_eq!(grant.as_slices(), (&[1, 1][..], &[2, 2, 3, 3][..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn as_slices(&self) -> (&[u8], &[u8]) {
         let geometry = self.consumer.geometry;
         let offset = geometry.offset(self.view.read);
@@ -516,6 +777,20 @@ impl ReadGrant<'_, '_> {
     ///
     /// [`ReadError::NotWholeBlocks`] or [`ReadError::ReleaseTooLarge`];
     /// nothing is released then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pcm_ring::ReadError;
+    ///
+    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 16))?;
+    /// let _ = tx.write(&[0; 8])?;
+    /// let grant = rx.read_grant(8);
+    /// assert_eq!(grant.release(12), Err(ReadError::ReleaseTooLarge { len: 12, granted: 8 }));
+    /// let _ = rx.read_grant(8).release(4)?;
+    /// assert_eq!(rx.available(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn release(mut self, len: usize) -> Result<ReadOutcome, ReadError> {
         self.consumer.check_blocks(len)?;
         if len > self.len {
@@ -528,7 +803,10 @@ impl ReadGrant<'_, '_> {
         let view = self.view;
         let consumer = &mut *self.consumer;
         consumer.end(&view, len);
-        bump(&consumer.shared.header().read_bytes, len as u64);
+        if len > 0 {
+            consumer.tally.add(field::READ, len as u64);
+            consumer.publish_counters();
+        }
         let after = view.available - len;
         Ok(ReadOutcome {
             data: len,

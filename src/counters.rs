@@ -1,29 +1,62 @@
 //! Counters that make every glitch visible, readable from either side at any
-//! time without locks.
+//! time, without a lock, on every target.
+//!
+//! # How they are published
+//!
+//! Each counter has one writer: the producer owns `written`, `dropped`,
+//! `overwritten`, `overruns`, `refused` and `peak_fill`; the consumer owns
+//! the rest. A side keeps its totals privately as `u64` ([`Tally`]) and
+//! publishes them into its line of the shared header ([`Snapshot`]) with
+//! 32-bit atomic stores only, so no target needs 64-bit atomics and no
+//! counter ever goes through a lock (`portable-atomic`'s fallback for 64-bit
+//! atomics on 32-bit targets is a global table of spinlocks: an interrupt that
+//! preempts a thread in the middle of an update and then takes the same lock
+//! spins forever on a single core).
+//!
+//! A snapshot is double-buffered: two slots and a generation number. The
+//! writer fills the slot readers are *not* told to read, then advances the
+//! generation to point at it. A reader takes the slot the generation points
+//! at and checks afterwards that the writer did not start rewriting that same
+//! slot meanwhile (which takes two more updates). So:
+//!
+//! - the writer is wait-free: a handful of stores, never a wait;
+//! - a reader never waits for the writer. A reader that preempts a writer in
+//!   the middle of an update (an interrupt handler calling `counters()`)
+//!   reads the other, complete slot and succeeds at once. A reader retries
+//!   only if the writer *completed* an update and started the next one while
+//!   the reader was copying a few words, so each retry means the writer made
+//!   progress (lock-free), and a reader on the same core as the writer
+//!   retries at most as often as the writer's interrupt preempts it;
+//! - every side's counters come from one instant of that side: a snapshot is
+//!   consistent as a whole, not only field by field.
 
-use crate::header::Header;
-use crate::sync::COUNTER;
+use crate::sync::{fence, AtomicU32, Ordering, COUNTER_READ, COUNTER_WRITE};
 
 /// A snapshot of a ring's counters. All totals are 64-bit and do not wrap in
 /// practice (about 3 million years of 192 kB/s audio).
 ///
-/// Each counter has one writer (the producer or the consumer), so a snapshot
-/// taken while the other side runs is not atomic as a whole, but every field
-/// is exact at some instant. When both sides are idle these hold:
+/// The producer's counters (`written`, `dropped`, `overwritten`, `overruns`,
+/// `refused`, `peak_fill`) are consistent with each other, as are the
+/// consumer's (the rest); the two groups are read one after the other, so
+/// while both sides run they may be a few operations apart. When both sides
+/// are idle these hold exactly:
 ///
 /// - `written == read + overwritten + fill` (fill: bytes buffered now);
 /// - every byte given to a write that did not fail is in `written`, in
-///   `dropped`, or still held as a partial block by the producer.
+///   `dropped`, or still held as a partial block by the producer;
+/// - `overruns` counts the writes that lost audio (dropped or overwritten
+///   bytes), `refused` the writes [`Overrun::Reject`](crate::Overrun::Reject)
+///   turned away whole, which lose nothing.
 ///
 /// # Examples
 ///
 /// ```
 /// use pcm_ring::{Config, Overrun};
 ///
-/// let (mut tx, mut rx) = pcm_ring::heap(&Config::new(2, 8).overrun(Overrun::Truncate))?;
-/// tx.write(&[0; 12])?; // 4 bytes do not fit
+/// let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(2, 8).overrun(Overrun::Truncate))?;
+/// let _ = tx.write(&[0; 12])?; // 4 bytes do not fit
 /// let mut out = [0u8; 12];
-/// rx.read(&mut out)?; // 8 bytes of data, 4 of silence
+/// let _ = rx.read(&mut out)?; // 8 bytes of data, 4 of silence
 /// let c = rx.counters();
 /// assert_eq!((c.written, c.dropped, c.overruns), (8, 4, 1));
 /// assert_eq!((c.read, c.silence_underrun, c.underruns), (8, 4, 1));
@@ -53,33 +86,208 @@ pub struct Counters {
     pub silence_end: u64,
     /// Copying reads that found fewer bytes than they asked for while streaming.
     pub underruns: u64,
-    /// Writes that dropped, rejected or overwrote data.
+    /// Writes that lost audio: they dropped newest bytes or overwrote oldest
+    /// ones.
     pub overruns: u64,
+    /// Writes (and grants) that [`Overrun::Reject`](crate::Overrun::Reject)
+    /// refused because they did not fit. Nothing was lost: the caller kept
+    /// its bytes. A producer that polls a full ring counts every poll here.
+    pub refused: u64,
     /// The highest fill level, in bytes, seen right after a write.
     pub peak_fill: u64,
 }
 
 impl Counters {
-    /// Reads every counter of `header`.
-    pub(crate) fn load(header: &Header) -> Counters {
-        Counters {
-            written: header.written.load(COUNTER),
-            read: header.read_bytes.load(COUNTER),
-            dropped: header.dropped.load(COUNTER),
-            overwritten: header.overwritten.load(COUNTER),
-            silence_priming: header.silence_priming.load(COUNTER),
-            silence_underrun: header.silence_underrun.load(COUNTER),
-            silence_end: header.silence_end.load(COUNTER),
-            underruns: header.underruns.load(COUNTER),
-            overruns: header.overruns.load(COUNTER),
-            peak_fill: header.peak_fill.load(COUNTER),
-        }
-    }
-
     /// All silence bytes delivered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::raw(2, 8).start_threshold(2))?;
+    /// let mut out = [0u8; 4];
+    /// let _ = rx.read(&mut out)?; // priming: 4 bytes of silence
+    /// assert_eq!(rx.counters().silence(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn silence(&self) -> u64 {
         self.silence_priming
             .saturating_add(self.silence_underrun)
             .saturating_add(self.silence_end)
+    }
+
+    /// Combines the two sides' snapshots.
+    pub(crate) fn from_sides(
+        producer: [u64; PRODUCER_FIELDS],
+        consumer: [u64; CONSUMER_FIELDS],
+    ) -> Counters {
+        let [written, dropped, overwritten, overruns, refused, peak_fill] = producer;
+        let [read, silence_priming, silence_underrun, silence_end, underruns] = consumer;
+        Counters {
+            written,
+            read,
+            dropped,
+            overwritten,
+            silence_priming,
+            silence_underrun,
+            silence_end,
+            underruns,
+            overruns,
+            refused,
+            peak_fill,
+        }
+    }
+}
+
+/// How many counters the producer owns.
+pub(crate) const PRODUCER_FIELDS: usize = 6;
+/// How many counters the consumer owns.
+pub(crate) const CONSUMER_FIELDS: usize = 5;
+
+/// Indices into the producer's [`Tally`].
+pub(crate) mod producer {
+    pub(crate) const WRITTEN: usize = 0;
+    pub(crate) const DROPPED: usize = 1;
+    pub(crate) const OVERWRITTEN: usize = 2;
+    pub(crate) const OVERRUNS: usize = 3;
+    pub(crate) const REFUSED: usize = 4;
+    pub(crate) const PEAK_FILL: usize = 5;
+}
+
+/// Indices into the consumer's [`Tally`].
+pub(crate) mod consumer {
+    pub(crate) const READ: usize = 0;
+    pub(crate) const SILENCE_PRIMING: usize = 1;
+    pub(crate) const SILENCE_UNDERRUN: usize = 2;
+    pub(crate) const SILENCE_END: usize = 3;
+    pub(crate) const UNDERRUNS: usize = 4;
+}
+
+/// One side's counters in the shared header: a generation number and two
+/// slots of `N` 64-bit values, each stored as two 32-bit words (low, high).
+///
+/// The generation counts half-updates: it is odd while the writer fills a
+/// slot. After `k` complete updates it is `2k`, and slot `k % 2` holds the
+/// newest totals; update `k + 1` fills slot `(k + 1) % 2`.
+#[repr(C)]
+pub(crate) struct Snapshot<const N: usize> {
+    gen: AtomicU32,
+    _reserved: u32,
+    slots: [[[AtomicU32; 2]; N]; 2],
+}
+
+impl<const N: usize> Snapshot<N> {
+    /// All counters zero.
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        Snapshot {
+            gen: AtomicU32::new(0),
+            _reserved: 0,
+            slots: [const { [const { [const { AtomicU32::new(0) }; 2] }; N] }; 2],
+        }
+    }
+
+    /// All counters zero.
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Snapshot {
+            gen: AtomicU32::new(0),
+            _reserved: 0,
+            slots: core::array::from_fn(|_| {
+                core::array::from_fn(|_| [AtomicU32::new(0), AtomicU32::new(0)])
+            }),
+        }
+    }
+
+    /// The newest complete totals. Never waits for the writer; retries only
+    /// if the writer started rewriting the slot being copied, which takes it
+    /// two updates (see the module docs).
+    pub(crate) fn load(&self) -> [u64; N] {
+        loop {
+            let first = self.gen.load(COUNTER_READ);
+            let slot = &self.slots[((first >> 1) & 1) as usize];
+            let mut values = [0u64; N];
+            for (value, word) in values.iter_mut().zip(slot) {
+                let lo = word[0].load(Ordering::Relaxed);
+                let hi = word[1].load(Ordering::Relaxed);
+                *value = u64::from(hi) << 32 | u64::from(lo);
+            }
+            // Any word stored by an update that rewrites this slot makes the
+            // generation load below see that update's start (fence to fence).
+            if COUNTER_READ != Ordering::Relaxed {
+                fence(COUNTER_READ);
+            }
+            let last = self.gen.load(Ordering::Relaxed);
+            // The slot is rewritten by the update whose start is `2k + 3`,
+            // where `2k = first & !1`.
+            if last.wrapping_sub(first & !1) < 3 {
+                return values;
+            }
+        }
+    }
+}
+
+/// One side's private counters and the bookkeeping to publish them: the
+/// totals, what each shared slot holds (so an update stores only the words
+/// that changed), and the generation.
+pub(crate) struct Tally<const N: usize> {
+    /// The totals, exact; only this side changes them.
+    pub(crate) now: [u64; N],
+    /// What each slot of the shared [`Snapshot`] holds.
+    slot_holds: [[u64; N]; 2],
+    /// The shared generation, which only this side writes.
+    gen: u32,
+}
+
+impl<const N: usize> Tally<N> {
+    /// All zero, matching a fresh [`Snapshot`].
+    pub(crate) const fn new() -> Self {
+        Tally {
+            now: [0; N],
+            slot_holds: [[0; N]; 2],
+            gen: 0,
+        }
+    }
+
+    /// Adds `by` to counter `index` (wrapping, as the totals never do in
+    /// practice). Call [`publish`](Self::publish) after a batch of changes.
+    #[inline]
+    pub(crate) fn add(&mut self, index: usize, by: u64) {
+        if let Some(value) = self.now.get_mut(index) {
+            *value = value.wrapping_add(by);
+        }
+    }
+
+    /// Publishes the totals into `shared`: fills the slot readers are not
+    /// pointed at, storing only the words that differ from what it holds,
+    /// then points the generation at it.
+    #[inline]
+    pub(crate) fn publish(&mut self, shared: &Snapshot<N>) {
+        let start = self.gen.wrapping_add(1);
+        let done = start.wrapping_add(1);
+        let index = ((done >> 1) & 1) as usize;
+        // Release: a reader that sees this odd value also sees the slot it
+        // points at complete (the previous update's).
+        shared.gen.store(start, COUNTER_WRITE);
+        // Orders the slot's stores after the odd value, for the readers'
+        // check (fence to fence).
+        if COUNTER_WRITE != Ordering::Relaxed {
+            fence(COUNTER_WRITE);
+        }
+        let holds = &mut self.slot_holds[index];
+        for ((held, &value), word) in holds.iter_mut().zip(&self.now).zip(&shared.slots[index]) {
+            if *held != value {
+                let (lo, hi) = (value as u32, (value >> 32) as u32);
+                if *held as u32 != lo {
+                    word[0].store(lo, Ordering::Relaxed);
+                }
+                if (*held >> 32) as u32 != hi {
+                    word[1].store(hi, Ordering::Relaxed);
+                }
+                *held = value;
+            }
+        }
+        shared.gen.store(done, COUNTER_WRITE);
+        self.gen = done;
     }
 }

@@ -2,12 +2,29 @@
 
 use core::fmt;
 
+use crate::SampleFormat;
+
 /// Why a [`Config`](crate::Config) or a storage cannot make a ring.
+///
+/// # Examples
+///
+/// ```
+/// use pcm_ring::{Config, ConfigError};
+///
+/// let err = Config::raw(4, 4096).start_threshold(8192).validate().unwrap_err();
+/// assert_eq!(
+///     err,
+///     ConfigError::StartThresholdAboveCapacity { threshold: 8192, capacity: 4096 }
+/// );
+/// assert_eq!(err.to_string(), "start threshold 8192 is above the capacity 4096");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// `block_align` is 0: a frame has at least one byte.
     ZeroBlockAlign,
+    /// A [`Format`](crate::Format) with no channels.
+    ZeroChannels,
     /// `block_align` is larger than [`MAX_BLOCK_ALIGN`](crate::MAX_BLOCK_ALIGN).
     BlockAlignTooLarge {
         /// The requested block size in bytes.
@@ -73,12 +90,18 @@ pub enum ConfigError {
         /// Bytes that were given.
         available: usize,
     },
+    /// [`StaticRing::try_split`](crate::StaticRing::try_split) was already
+    /// called on this ring: its handles exist (or existed) elsewhere.
+    AlreadySplit,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Self::ZeroBlockAlign => f.write_str("block_align is 0; a frame has at least one byte"),
+            Self::ZeroChannels => {
+                f.write_str("the format has 0 channels; a frame has at least one")
+            }
             Self::BlockAlignTooLarge { block_align, max } => {
                 write!(
                     f,
@@ -133,12 +156,27 @@ impl fmt::Display for ConfigError {
                 f,
                 "the ring needs {needed} bytes of memory but {available} were given"
             ),
+            Self::AlreadySplit => f.write_str("the static ring was already split"),
         }
     }
 }
 
 /// Why a write was refused. Nothing was written and nothing already in the
 /// ring was lost.
+///
+/// # Examples
+///
+/// ```
+/// use pcm_ring::{Config, WriteError};
+///
+/// let (mut tx, _rx) = pcm_ring::heap(&Config::raw(4, 8))?;
+/// let _ = tx.write(&[0; 8])?;
+/// let err = tx.write(&[1; 4]).unwrap_err(); // Reject: all or nothing
+/// assert_eq!(err, WriteError::Full { needed: 4, free: 0 });
+/// assert_eq!(err.to_string(), "ring full: the write needs 4 bytes, 0 are free");
+/// assert_eq!(tx.fill(), 8); // nothing lost
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WriteError {
@@ -173,13 +211,20 @@ pub enum WriteError {
     },
     /// The producer marked the end of the stream.
     Finished,
-    /// A typed write with a sample type whose size does not divide the block
-    /// (or is zero).
+    /// A typed write, on a raw ring, with a sample type whose size does not
+    /// divide the block (or is zero).
     SampleSize {
         /// `size_of::<T>()`.
         sample: usize,
         /// The block size in bytes.
         block_align: usize,
+    },
+    /// A typed write whose sample type is not the ring's declared format.
+    SampleFormat {
+        /// The ring's sample format.
+        expected: SampleFormat,
+        /// The sample type's format.
+        found: SampleFormat,
     },
     /// A commit larger than the grant.
     CommitTooLarge {
@@ -219,6 +264,10 @@ impl fmt::Display for WriteError {
                 f,
                 "a {sample}-byte sample does not divide the {block_align}-byte block"
             ),
+            Self::SampleFormat { expected, found } => write!(
+                f,
+                "{found:?} samples given to a ring of {expected:?} samples"
+            ),
             Self::CommitTooLarge { len, granted } => {
                 write!(f, "commit of {len} bytes exceeds the grant of {granted}")
             }
@@ -227,6 +276,20 @@ impl fmt::Display for WriteError {
 }
 
 /// Why a read was refused. Nothing was read and nothing in the ring was lost.
+///
+/// # Examples
+///
+/// ```
+/// use pcm_ring::{Config, ReadError};
+///
+/// let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(4, 64))?;
+/// let _ = tx.write(&[0; 8])?;
+/// let mut odd = [0u8; 6];
+/// let err = rx.read(&mut odd).unwrap_err();
+/// assert_eq!(err, ReadError::NotWholeBlocks { len: 6, block_align: 4 });
+/// assert_eq!(rx.available(), 8); // nothing lost
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReadError {
@@ -244,13 +307,20 @@ pub enum ReadError {
         /// The destination's length.
         len: usize,
     },
-    /// A typed read with a sample type whose size does not divide the block
-    /// (or is zero).
+    /// A typed read, on a raw ring, with a sample type whose size does not
+    /// divide the block (or is zero).
     SampleSize {
         /// `size_of::<T>()`.
         sample: usize,
         /// The block size in bytes.
         block_align: usize,
+    },
+    /// A typed read whose sample type is not the ring's declared format.
+    SampleFormat {
+        /// The ring's sample format.
+        expected: SampleFormat,
+        /// The sample type's format.
+        found: SampleFormat,
     },
     /// A release larger than the grant.
     ReleaseTooLarge {
@@ -278,6 +348,10 @@ impl fmt::Display for ReadError {
             } => write!(
                 f,
                 "a {sample}-byte sample does not divide the {block_align}-byte block"
+            ),
+            Self::SampleFormat { expected, found } => write!(
+                f,
+                "{found:?} samples asked of a ring of {expected:?} samples"
             ),
             Self::ReleaseTooLarge { len, granted } => {
                 write!(f, "release of {len} bytes exceeds the grant of {granted}")

@@ -1,15 +1,23 @@
 //! The shared header: every field both sides touch, in one `#[repr(C)]`
-//! struct of fixed-width fields, and the position arithmetic.
+//! struct of 32-bit fields, and the position arithmetic.
 //!
-//! Layout (128-byte lines, so the producer's and the consumer's hot fields
-//! are on separate cache lines, and separate adjacent-line prefetch pairs,
-//! whatever the base alignment the allocator gave):
+//! Layout, in 128-byte lines:
 //!
 //! | bytes | owner | fields |
 //! |---|---|---|
-//! | 0–127 | set once before the handles exist | magic, version, capacity, block size |
-//! | 128–255 | producer | write position, flags, producer counters |
-//! | 256–383 | consumer | read position (bit 31: the overwrite claim), consumer counters |
+//! | 0–127 | set once before the handles exist | magic, version, header size, capacity, block size |
+//! | 128–255 | producer | write position, producer flags, producer counters |
+//! | 256–383 | nobody | gap |
+//! | 384–511 | consumer | read position (bit 31: the overwrite claim), consumer flags, consumer counters |
+//! | 512–639 | nobody | gap |
+//!
+//! A cache line is at most 128 bytes, and so is a pair of 64-bit lines that
+//! adjacent-line prefetch fetches together. The producer's fields and the
+//! consumer's are more than 128 bytes apart, and so are the consumer's fields
+//! and the data that follows the header, so no 128-byte line or prefetch
+//! pair holds fields of both sides, whatever the base address (the header
+//! needs only 4-byte alignment; a kernel pool allocator need not honour
+//! more). A test in `storage` checks this for every base offset.
 //!
 //! Positions run over `0..2 * capacity`, so a full ring (`write - read ==
 //! capacity`) and an empty one (`write == read`) differ, and the offset into
@@ -17,7 +25,8 @@
 //! path, any capacity (not only powers of two), and every position a whole
 //! number of blocks because the capacity is.
 
-use crate::sync::{AtomicU32, AtomicU64};
+use crate::counters::{Snapshot, CONSUMER_FIELDS, PRODUCER_FIELDS};
+use crate::sync::AtomicU32;
 
 /// Bytes per line of the header.
 const LINE: usize = 128;
@@ -29,45 +38,55 @@ pub(crate) const HEADER_ALIGN: usize = core::mem::align_of::<Header>();
 /// `"PCMR"` in little-endian: identifies an initialised header.
 const MAGIC: u32 = u32::from_le_bytes(*b"PCMR");
 /// Layout version of the header.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// Set in [`Header::read`] while the consumer copies out of the ring under
 /// `OverwriteOldest`; the producer does not move the read position then.
 pub(crate) const BUSY: u32 = 1 << 31;
-/// Set in [`Header::flags`] when the producer marked the end of the stream.
+/// Set in [`Header::producer_flags`] when the producer marked the end of the
+/// stream.
 pub(crate) const FINISHED: u32 = 1;
+/// Set in a side's flags when its handle was dropped.
+pub(crate) const GONE: u32 = 2;
+
+/// The producer's counters in the header.
+pub(crate) type ProducerSnapshot = Snapshot<PRODUCER_FIELDS>;
+/// The consumer's counters in the header.
+pub(crate) type ConsumerSnapshot = Snapshot<CONSUMER_FIELDS>;
+
+/// Bytes of a side's line used by its position, its flags and its counters.
+const fn used<T>() -> usize {
+    8 + core::mem::size_of::<T>()
+}
 
 /// The shared state of one ring.
 #[repr(C)]
 pub(crate) struct Header {
+    // Identity line, written once.
     magic: u32,
     version: u32,
+    header_size: u32,
     capacity: u32,
     block_align: u32,
-    _pad0: [u8; LINE - 16],
+    _identity: [u8; LINE - 20],
 
     // Producer line.
     /// The producer's published write position.
     pub(crate) write: AtomicU32,
-    /// [`FINISHED`].
-    pub(crate) flags: AtomicU32,
-    pub(crate) written: AtomicU64,
-    pub(crate) dropped: AtomicU64,
-    pub(crate) overwritten: AtomicU64,
-    pub(crate) overruns: AtomicU64,
-    pub(crate) peak_fill: AtomicU64,
-    _pad1: [u8; LINE - 48],
+    /// [`FINISHED`], [`GONE`].
+    pub(crate) producer_flags: AtomicU32,
+    pub(crate) producer_counters: ProducerSnapshot,
+    _producer: [u8; LINE - used::<ProducerSnapshot>()],
+    _gap0: [u8; LINE],
 
     // Consumer line.
     /// The consumer's published read position, with [`BUSY`].
     pub(crate) read: AtomicU32,
-    _reserved: u32,
-    pub(crate) read_bytes: AtomicU64,
-    pub(crate) silence_priming: AtomicU64,
-    pub(crate) silence_underrun: AtomicU64,
-    pub(crate) silence_end: AtomicU64,
-    pub(crate) underruns: AtomicU64,
-    _pad2: [u8; LINE - 48],
+    /// [`GONE`].
+    pub(crate) consumer_flags: AtomicU32,
+    pub(crate) consumer_counters: ConsumerSnapshot,
+    _consumer: [u8; LINE - used::<ConsumerSnapshot>()],
+    _gap1: [u8; LINE],
 }
 
 macro_rules! header_init {
@@ -75,25 +94,20 @@ macro_rules! header_init {
         Header {
             magic: MAGIC,
             version: VERSION,
+            header_size: HEADER_SIZE as u32,
             capacity: $capacity,
             block_align: $block_align,
-            _pad0: [0; LINE - 16],
+            _identity: [0; LINE - 20],
             write: AtomicU32::new($start),
-            flags: AtomicU32::new(0),
-            written: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            overwritten: AtomicU64::new(0),
-            overruns: AtomicU64::new(0),
-            peak_fill: AtomicU64::new(0),
-            _pad1: [0; LINE - 48],
+            producer_flags: AtomicU32::new(0),
+            producer_counters: Snapshot::new(),
+            _producer: [0; LINE - used::<ProducerSnapshot>()],
+            _gap0: [0; LINE],
             read: AtomicU32::new($start),
-            _reserved: 0,
-            read_bytes: AtomicU64::new(0),
-            silence_priming: AtomicU64::new(0),
-            silence_underrun: AtomicU64::new(0),
-            silence_end: AtomicU64::new(0),
-            underruns: AtomicU64::new(0),
-            _pad2: [0; LINE - 48],
+            consumer_flags: AtomicU32::new(0),
+            consumer_counters: Snapshot::new(),
+            _consumer: [0; LINE - used::<ConsumerSnapshot>()],
+            _gap1: [0; LINE],
         }
     };
 }
@@ -118,12 +132,23 @@ impl Header {
     }
 }
 
+/// Byte ranges of the header that each side writes on its hot path, for the
+/// layout checks: `(producer, consumer)`.
+pub(crate) const HOT_RANGES: (core::ops::Range<usize>, core::ops::Range<usize>) = (
+    core::mem::offset_of!(Header, write)..core::mem::offset_of!(Header, _producer),
+    core::mem::offset_of!(Header, read)..core::mem::offset_of!(Header, _consumer),
+);
+
 #[cfg(not(loom))]
 const _: () = {
     // The layout is part of the contract: fixed offsets on every target.
-    assert!(core::mem::size_of::<Header>() == 3 * LINE);
+    assert!(core::mem::size_of::<Header>() == 5 * LINE);
+    assert!(core::mem::align_of::<Header>() == 4);
     assert!(core::mem::offset_of!(Header, write) == LINE);
-    assert!(core::mem::offset_of!(Header, read) == 2 * LINE);
+    assert!(core::mem::offset_of!(Header, read) == 3 * LINE);
+    // More than a line between the sides, and between the consumer and the data.
+    assert!(HOT_RANGES.1.start - HOT_RANGES.0.end >= LINE);
+    assert!(HEADER_SIZE - HOT_RANGES.1.end >= LINE);
 };
 
 /// A ring's shape, copied privately into each handle: a handle never trusts

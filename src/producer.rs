@@ -1,18 +1,33 @@
 //! The producer: the only side that writes data and moves the write position.
 
-use crate::counters::Counters;
-use crate::header::{Geometry, BUSY, FINISHED};
+use crate::counters::{producer as field, Counters, Tally, PRODUCER_FIELDS};
+use crate::format::{check_sample, SampleMismatch};
+use crate::header::{Geometry, BUSY, FINISHED, GONE};
 use crate::storage::Shared;
-use crate::sync::{bump, COUNTER, OBSERVE_READ, OVERWRITE_CAS, PUBLISH_FINISH, PUBLISH_WRITE};
-use crate::{Config, Overrun, WriteError};
+use crate::sync::{
+    OBSERVE_GONE, OBSERVE_READ, OVERWRITE_CAS, PUBLISH_FINISH, PUBLISH_GONE, PUBLISH_WRITE,
+};
+use crate::{Config, Overrun, Sample, SampleFormat, WriteError};
 
 /// What a write did with its input.
 ///
 /// Every byte of the input is in exactly one of `written`, `dropped` or
 /// `held` (a [`write_stream`](Producer::write_stream) can also complete a
 /// partial block held from an earlier call, which then counts in `written`).
+///
+/// # Examples
+///
+/// ```
+/// use pcm_ring::{Config, Overrun};
+///
+/// let (mut tx, _rx) = pcm_ring::heap(&Config::raw(4, 8).overrun(Overrun::Truncate))?;
+/// let out = tx.write_stream(&[0; 14])?; // 3 frames and 2 bytes; room for 2 frames
+/// assert_eq!((out.written, out.dropped, out.held), (8, 6, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use = "the outcome says how much was written, dropped, overwritten or held"]
 pub struct WriteOutcome {
     /// Bytes committed to the ring in whole blocks, visible to the consumer.
     pub written: usize,
@@ -28,11 +43,31 @@ pub struct WriteOutcome {
 /// The producing half of a ring. It is [`Send`]: move it to the thread, IOCTL
 /// path or decoder that makes the audio.
 ///
-/// Dropping the producer marks the end of the stream (see [`finish`](Self::finish)).
+/// Dropping the producer marks the end of the stream (see [`finish`](Self::finish))
+/// and tells the consumer it is gone ([`Consumer::is_abandoned`](crate::Consumer::is_abandoned)).
+///
+/// # Examples
+///
+/// ```
+/// use pcm_ring::{Config, Format, SampleFormat};
+///
+/// // 16-bit stereo, 480 frames (10 ms at 48 kHz).
+/// let config = Config::new(Format::new(SampleFormat::I16, 2), 480);
+/// let (mut producer, mut consumer) = pcm_ring::heap(&config)?;
+/// let feeder = std::thread::spawn(move || {
+///     let period = [0i16; 2 * 240];
+///     producer.write_samples(&period).map(|out| out.written)
+/// });
+/// assert_eq!(feeder.join().unwrap()?, 960);
+/// assert_eq!(consumer.available(), 960);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Producer<'a> {
     shared: Shared<'a>,
     geometry: Geometry,
     overrun: Overrun,
+    /// The declared sample format, if the configuration has one.
+    sample: Option<SampleFormat>,
     /// The write position; the header holds the published copy.
     write: usize,
     /// Bytes of a partial block stored (unpublished) at `write`.
@@ -41,9 +76,8 @@ pub struct Producer<'a> {
     /// the stream, so that the next block starts on a frame boundary.
     skip: usize,
     finished: bool,
-    /// The producer's copies of the counters only it writes.
-    written: u64,
-    peak_fill: u64,
+    /// The counters only the producer writes.
+    tally: Tally<PRODUCER_FIELDS>,
 }
 
 // SAFETY: the producer owns its side of the protocol; everything it shares
@@ -62,23 +96,60 @@ impl<'a> Producer<'a> {
             shared,
             geometry,
             overrun: config.overrun,
+            sample: config.sample_format(),
             write: start,
             held: 0,
             skip: 0,
             finished: false,
-            written: 0,
-            peak_fill: 0,
+            tally: Tally::new(),
         }
     }
 
     /// The capacity in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = pcm_ring::heap(&pcm_ring::Config::raw(6, 600))?;
+    /// assert_eq!((tx.capacity(), tx.block_align()), (600, 6));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn capacity(&self) -> usize {
         self.geometry.capacity
     }
 
     /// The block (frame) size in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pcm_ring::{Config, Format, SampleFormat};
+    ///
+    /// // 5.1 at 16 bit: 12-byte frames.
+    /// let (tx, _rx) = pcm_ring::heap(&Config::new(Format::new(SampleFormat::I16, 6), 100))?;
+    /// assert_eq!(tx.block_align(), 12);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn block_align(&self) -> usize {
         self.geometry.block_align
+    }
+
+    /// Whether the consumer was dropped: nobody will read what is written now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 64))?;
+    /// assert!(!tx.is_abandoned());
+    /// drop(rx);
+    /// assert!(tx.is_abandoned());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn is_abandoned(&self) -> bool {
+        self.shared.header().consumer_flags.load(OBSERVE_GONE) & GONE != 0
     }
 
     /// The read position as the consumer last published it.
@@ -97,24 +168,39 @@ impl<'a> Producer<'a> {
         }
     }
 
-    /// Bytes buffered and visible to the consumer now.
+    /// Bytes buffered and visible to the consumer now: a value that was
+    /// true when the consumer's position was read (the producer's own
+    /// position cannot change meanwhile).
     ///
     /// # Examples
     ///
     /// ```
-    /// let (mut tx, _rx) = pcm_ring::heap(&pcm_ring::Config::new(4, 16))?;
+    /// let (mut tx, _rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 16))?;
     /// tx.write(&[0; 8])?;
     /// assert_eq!((tx.fill(), tx.free()), (8, 8));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn fill(&self) -> usize {
         self.geometry.distance(self.read_position(), self.write)
     }
 
     /// Bytes a write can add now without an overrun: whole blocks, not
     /// counting the block a held partial block occupies.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, _rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 16))?;
+    /// let _ = tx.write_stream(&[0; 6])?; // one frame and a held half frame
+    /// assert_eq!(tx.free(), 8); // 16 - 4 buffered - 4 reserved for the held bytes
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn free(&self) -> usize {
-        self.geometry.capacity - self.fill() - self.reserved()
+        self.geometry
+            .capacity
+            .saturating_sub(self.fill() + self.reserved())
     }
 
     /// How many bytes to write now (whole blocks, at most [`free`](Self::free))
@@ -124,12 +210,13 @@ impl<'a> Producer<'a> {
     /// # Examples
     ///
     /// ```
-    /// let (mut tx, _rx) = pcm_ring::heap(&pcm_ring::Config::new(4, 64))?;
+    /// let (mut tx, _rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 64))?;
     /// tx.write(&[0; 20])?;
     /// assert_eq!(tx.bytes_to_reach(30), 12); // rounded up to whole blocks
     /// assert_eq!(tx.bytes_to_reach(10), 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn bytes_to_reach(&self, target: usize) -> usize {
         let fill = self.fill();
         let target = target.min(self.geometry.capacity);
@@ -140,17 +227,43 @@ impl<'a> Producer<'a> {
         let up = self
             .geometry
             .floor_blocks(missing + self.geometry.block_align - 1);
-        up.min(self.geometry.capacity - fill - self.reserved())
+        up.min(
+            self.geometry
+                .capacity
+                .saturating_sub(fill + self.reserved()),
+        )
     }
 
-    /// The counters, read without locks.
+    /// The counters, read without locks (see [`Counters`] for how).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, _rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 8))?;
+    /// let _ = tx.write(&[0; 8])?;
+    /// assert!(tx.write(&[0; 4]).is_err()); // Reject: refused, nothing lost
+    /// let c = tx.counters();
+    /// assert_eq!((c.written, c.refused, c.overruns, c.peak_fill), (8, 1, 0, 8));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn counters(&self) -> Counters {
-        Counters::load(self.shared.header())
+        self.shared.counters()
     }
 
     /// The trailing partial block held from the last
     /// [`write_stream`](Self::write_stream) (empty if none). The consumer
     /// never sees it until a later stream write completes it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 64))?;
+    /// let _ = tx.write_stream(&[1, 2, 3, 4, 5])?;
+    /// assert_eq!((tx.held_partial(), rx.available()), (&[5][..], 4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn held_partial(&self) -> &[u8] {
         let offset = self.geometry.offset(self.write);
         // SAFETY: `held < block_align`, the block at `write` is free space
@@ -163,11 +276,25 @@ impl<'a> Producer<'a> {
     /// overrun dropped, so that the next stream byte starts a new frame (use
     /// it to resynchronise after a source restarts). Returns the bytes
     /// discarded, which count as dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, _rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 64))?;
+    /// let _ = tx.write_stream(&[1, 2, 3, 4, 5, 6])?;
+    /// assert_eq!(tx.discard_partial(), 2);
+    /// assert_eq!(tx.write(&[7, 8, 9, 10])?.written, 4); // on a frame boundary again
+    /// assert_eq!(tx.counters().dropped, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn discard_partial(&mut self) -> usize {
         let held = self.held;
-        bump(&self.shared.header().dropped, held as u64);
         self.held = 0;
         self.skip = 0;
+        if held > 0 {
+            self.tally.add(field::DROPPED, held as u64);
+            self.publish_counters();
+        }
         held
     }
 
@@ -182,7 +309,7 @@ impl<'a> Producer<'a> {
     /// ```
     /// use pcm_ring::Config;
     ///
-    /// let (mut tx, mut rx) = pcm_ring::heap(&Config::new(2, 16).start_threshold(8))?;
+    /// let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(2, 16).start_threshold(8))?;
     /// tx.write_stream(&[1, 1, 2])?; // one block and a held byte
     /// assert_eq!(tx.finish(), 1);
     /// let mut out = [0u8; 4];
@@ -196,11 +323,26 @@ impl<'a> Producer<'a> {
         }
         let discarded = self.discard_partial();
         self.finished = true;
-        self.shared.header().flags.store(FINISHED, PUBLISH_FINISH);
+        self.shared
+            .header()
+            .producer_flags
+            .store(FINISHED, PUBLISH_FINISH);
         discarded
     }
 
     /// Whether [`finish`](Self::finish) was called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, _rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 64))?;
+    /// assert!(!tx.is_finished());
+    /// let _ = tx.finish();
+    /// assert!(tx.is_finished());
+    /// assert_eq!(tx.write(&[0; 4]), Err(pcm_ring::WriteError::Finished));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn is_finished(&self) -> bool {
         self.finished
     }
@@ -223,7 +365,7 @@ impl<'a> Producer<'a> {
     /// ```
     /// use pcm_ring::{Config, WriteError};
     ///
-    /// let (mut tx, _rx) = pcm_ring::heap(&Config::new(6, 60))?; // 24-bit stereo
+    /// let (mut tx, _rx) = pcm_ring::heap(&Config::raw(6, 60))?; // 24-bit stereo
     /// assert_eq!(tx.write(&[0; 12])?.written, 12);
     /// assert_eq!(
     ///     tx.write(&[0; 7]),
@@ -245,6 +387,7 @@ impl<'a> Producer<'a> {
         if len <= self.geometry.capacity - self.geometry.distance(read, self.write) {
             self.copy_at(self.write, src);
             self.publish(len, read);
+            self.publish_counters();
             return Ok(WriteOutcome {
                 written: len,
                 ..WriteOutcome::default()
@@ -276,10 +419,12 @@ impl<'a> Producer<'a> {
     /// # Examples
     ///
     /// ```
-    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::new(4, 64))?;
-    /// tx.write_stream(&[1, 2, 3, 4, 5, 6])?;
+    /// let (mut tx, rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 64))?;
+    /// let out = tx.write_stream(&[1, 2, 3, 4, 5, 6])?;
+    /// assert_eq!((out.written, out.held), (4, 2));
     /// assert_eq!((rx.available(), tx.held_partial()), (4, &[5, 6][..]));
-    /// tx.write_stream(&[7, 8])?;
+    /// let out = tx.write_stream(&[7, 8])?;
+    /// assert_eq!((out.written, out.held), (4, 0));
     /// assert_eq!(rx.available(), 8);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -287,36 +432,37 @@ impl<'a> Producer<'a> {
         self.write_inner(src)
     }
 
-    /// Writes typed samples as whole blocks: `T` is any [`bytemuck::Pod`]
-    /// sample type (`i16`, `i32`, `f32`, `[u8; 3]` …) whose size divides the
-    /// block.
+    /// Writes typed samples as whole blocks. If the ring was made with a
+    /// [`Format`](crate::Format), `T` must be its sample type (`f32` samples
+    /// cannot go into a ring declared for `i16`); a ring made with
+    /// [`Config::raw`] takes any [`Sample`] type whose size divides the block.
     ///
     /// # Errors
     ///
-    /// [`WriteError::SampleSize`] if `size_of::<T>()` is 0 or does not divide
+    /// [`WriteError::SampleFormat`] if `T` is not the declared sample format,
+    /// [`WriteError::SampleSize`] if (for a raw ring) its size does not divide
     /// the block, and the errors of [`write`](Self::write).
     ///
     /// # Examples
     ///
     /// ```
-    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::new(4, 64))?;
-    /// tx.write_samples(&[0.5f32, -0.5])?; // mono f32: one sample per 4-byte block
-    /// let mut out = [0f32; 2];
-    /// rx.read_samples(&mut out)?;
-    /// assert_eq!(out, [0.5, -0.5]);
+    /// use pcm_ring::{Config, Format, SampleFormat, WriteError};
+    ///
+    /// let stereo_i16 = Format::new(SampleFormat::I16, 2);
+    /// let (mut tx, mut rx) = pcm_ring::heap(&Config::new(stereo_i16, 16))?;
+    /// let _ = tx.write_samples(&[1i16, -1, 2, -2])?;
+    /// assert_eq!(
+    ///     tx.write_samples(&[0.5f32, -0.5]),
+    ///     Err(WriteError::SampleFormat { expected: SampleFormat::I16, found: SampleFormat::F32 })
+    /// );
+    /// let mut out = [0i16; 4];
+    /// let _ = rx.read_samples(&mut out)?;
+    /// assert_eq!(out, [1, -1, 2, -2]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn write_samples<T: bytemuck::Pod>(
-        &mut self,
-        samples: &[T],
-    ) -> Result<WriteOutcome, WriteError> {
-        let sample = core::mem::size_of::<T>();
-        if sample == 0 || self.geometry.block_align % sample != 0 {
-            return Err(WriteError::SampleSize {
-                sample,
-                block_align: self.geometry.block_align,
-            });
-        }
+    pub fn write_samples<T: Sample>(&mut self, samples: &[T]) -> Result<WriteOutcome, WriteError> {
+        check_sample::<T>(self.sample, self.geometry.block_align)
+            .map_err(SampleMismatch::write_error)?;
         self.write(bytemuck::cast_slice(samples))
     }
 
@@ -335,7 +481,7 @@ impl<'a> Producer<'a> {
     /// # Examples
     ///
     /// ```
-    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::new(2, 8))?;
+    /// let (mut tx, rx) = pcm_ring::heap(&pcm_ring::Config::raw(2, 8))?;
     /// let mut grant = tx.grant(6)?;
     /// let (a, b) = grant.as_mut_slices();
     /// a.fill(1);
@@ -355,7 +501,7 @@ impl<'a> Producer<'a> {
         }
         let (room, _, overwritten) = self.make_room(len.min(capacity));
         if self.overrun == Overrun::Reject && room < len {
-            self.count_rejected();
+            self.count_refused();
             return Err(WriteError::Full {
                 needed: len,
                 free: room,
@@ -363,7 +509,9 @@ impl<'a> Producer<'a> {
         }
         // `room` is whole blocks: free space, or `len` itself.
         let granted = len.min(room);
-        self.count_overrun(len - granted, overwritten);
+        if self.count_overrun(len - granted, overwritten) {
+            self.publish_counters();
+        }
         Ok(WriteGrant {
             producer: self,
             len: granted,
@@ -431,35 +579,42 @@ impl<'a> Producer<'a> {
         }
     }
 
-    /// Moves the write position on by `n` and publishes it.
+    /// Moves the write position on by `n` and publishes it; counts the
+    /// bytes and the peak fill (published with the next
+    /// [`publish_counters`](Self::publish_counters)).
     #[inline(always)]
     fn publish(&mut self, n: usize, read: usize) {
         self.write = self.geometry.advance(self.write, n);
         let header = self.shared.header();
         header.write.store(self.write as u32, PUBLISH_WRITE);
-        // The producer is these counters' only writer: it keeps its own
-        // totals and only stores them.
-        self.written = self.written.wrapping_add(n as u64);
-        header.written.store(self.written, COUNTER);
+        self.tally.add(field::WRITTEN, n as u64);
         let fill = self.geometry.distance(read, self.write) as u64;
-        if fill > self.peak_fill {
-            self.peak_fill = fill;
-            header.peak_fill.store(fill, COUNTER);
+        if let Some(peak) = self.tally.now.get_mut(field::PEAK_FILL) {
+            *peak = (*peak).max(fill);
         }
     }
 
-    fn count_overrun(&self, dropped: usize, overwritten: usize) {
-        if dropped > 0 || overwritten > 0 {
-            let header = self.shared.header();
-            bump(&header.overruns, 1);
-            bump(&header.dropped, dropped as u64);
-            bump(&header.overwritten, overwritten as u64);
-        }
+    /// Makes the counters changed since the last call visible to readers.
+    #[inline(always)]
+    fn publish_counters(&mut self) {
+        self.tally.publish(&self.shared.header().producer_counters);
     }
 
-    /// A refused write: the caller keeps its bytes, so only the event counts.
-    fn count_rejected(&self) {
-        bump(&self.shared.header().overruns, 1);
+    /// Counts a write that lost audio. Returns whether it counted anything.
+    fn count_overrun(&mut self, dropped: usize, overwritten: usize) -> bool {
+        if dropped == 0 && overwritten == 0 {
+            return false;
+        }
+        self.tally.add(field::OVERRUNS, 1);
+        self.tally.add(field::DROPPED, dropped as u64);
+        self.tally.add(field::OVERWRITTEN, overwritten as u64);
+        true
+    }
+
+    /// A refused write: the caller keeps its bytes, so it is no overrun.
+    fn count_refused(&mut self) {
+        self.tally.add(field::REFUSED, 1);
+        self.publish_counters();
     }
 
     fn write_inner(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
@@ -487,7 +642,7 @@ impl<'a> Producer<'a> {
             let free = self.free();
             let needed = whole.len() + tail_block;
             if needed > free {
-                self.count_rejected();
+                self.count_refused();
                 return Err(WriteError::Full { needed, free });
             }
         }
@@ -497,7 +652,7 @@ impl<'a> Producer<'a> {
             ..WriteOutcome::default()
         };
         self.skip -= skip;
-        bump(&self.shared.header().dropped, skip as u64);
+        self.tally.add(field::DROPPED, skip as u64);
 
         if !to_held.is_empty() {
             let offset = self.geometry.offset(self.write) + self.held;
@@ -514,6 +669,7 @@ impl<'a> Producer<'a> {
             }
         }
         if rest.is_empty() {
+            self.publish_counters();
             out.held = self.held;
             return Ok(out);
         }
@@ -550,6 +706,7 @@ impl<'a> Producer<'a> {
             self.publish(n, read);
         }
         self.count_overrun(dropped, overwritten);
+        self.publish_counters();
         out.written += n;
         out.dropped += dropped;
         out.overwritten = overwritten;
@@ -560,7 +717,11 @@ impl<'a> Producer<'a> {
 
 impl Drop for Producer<'_> {
     fn drop(&mut self) {
-        self.finish();
+        let _ = self.finish();
+        self.shared
+            .header()
+            .producer_flags
+            .store(FINISHED | GONE, PUBLISH_GONE);
     }
 }
 
@@ -579,24 +740,82 @@ impl core::fmt::Debug for Producer<'_> {
 
 /// Free space borrowed from the ring by [`Producer::grant`]. Fill it, then
 /// [`commit`](Self::commit); dropping it commits nothing.
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 16))?;
+/// let mut grant = tx.grant(8)?;
+/// let (first, _wrapped) = grant.as_mut_slices();
+/// first[..4].copy_from_slice(&[1, 2, 3, 4]);
+/// assert_eq!(grant.commit(4)?, 4); // the other 4 bytes go back unused
+/// assert_eq!(rx.available(), 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a grant commits nothing unless `commit` is called"]
 pub struct WriteGrant<'p, 'a> {
     producer: &'p mut Producer<'a>,
     len: usize,
 }
 
+impl core::fmt::Debug for WriteGrant<'_, '_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WriteGrant")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
 impl WriteGrant<'_, '_> {
     /// Bytes granted (whole blocks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pcm_ring::{Config, Overrun};
+    ///
+    /// let (mut tx, _rx) = pcm_ring::heap(&Config::raw(4, 8).overrun(Overrun::Truncate))?;
+    /// let grant = tx.grant(12)?; // only 8 bytes are free
+    /// assert_eq!((grant.len(), grant.is_empty()), (8, false));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether nothing was granted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pcm_ring::{Config, Overrun};
+    ///
+    /// let (mut tx, _rx) = pcm_ring::heap(&Config::raw(4, 8).overrun(Overrun::Truncate))?;
+    /// let _ = tx.write(&[0; 8])?;
+    /// assert!(tx.grant(4)?.is_empty()); // full: the 4 bytes count as dropped
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// The granted space as two slices: the second is non-empty only when the
     /// space wraps around the end of the storage.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::raw(2, 8))?;
+    /// let _ = tx.write(&[0; 6])?;
+    /// let mut out = [0u8; 6];
+    /// let _ = rx.read(&mut out)?; // both positions now 2 bytes before the end
+    /// let mut grant = tx.grant(6)?;
+    /// let (a, b) = grant.as_mut_slices();
+    /// assert_eq!((a.len(), b.len()), (2, 4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn as_mut_slices(&mut self) -> (&mut [u8], &mut [u8]) {
         let geometry = self.producer.geometry;
         let offset = geometry.offset(self.producer.write);
@@ -618,6 +837,19 @@ impl WriteGrant<'_, '_> {
     ///
     /// [`WriteError::NotWholeBlocks`] or [`WriteError::CommitTooLarge`];
     /// nothing is committed then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pcm_ring::WriteError;
+    ///
+    /// let (mut tx, rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 16))?;
+    /// let grant = tx.grant(8)?;
+    /// assert_eq!(grant.commit(12), Err(WriteError::CommitTooLarge { len: 12, granted: 8 }));
+    /// assert_eq!(tx.grant(8)?.commit(8)?, 8);
+    /// assert_eq!(rx.available(), 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn commit(self, len: usize) -> Result<usize, WriteError> {
         let block = self.producer.geometry.block_align;
         if self.producer.geometry.rem_blocks(len) != 0 {
@@ -637,6 +869,7 @@ impl WriteGrant<'_, '_> {
             // against where it is now.
             let read = self.producer.read_position();
             self.producer.publish(len, read);
+            self.producer.publish_counters();
         }
         Ok(len)
     }

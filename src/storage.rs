@@ -9,7 +9,9 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use crate::header::{Geometry, Header, HEADER_ALIGN, HEADER_SIZE};
-use crate::{Config, ConfigError, Consumer, Producer};
+#[cfg(not(loom))]
+use crate::sync::{AtomicBool, Ordering};
+use crate::{Config, ConfigError, Consumer, Counters, Producer};
 
 /// Loom shadow cells, one per block, and the block size.
 #[cfg(loom)]
@@ -37,6 +39,15 @@ impl Shared<'_> {
         unsafe { self.header.as_ref() }
     }
 
+    /// Both sides' counters.
+    pub(crate) fn counters(&self) -> Counters {
+        let header = self.header();
+        Counters::from_sides(
+            header.producer_counters.load(),
+            header.consumer_counters.load(),
+        )
+    }
+
     /// Copies `src` into the data storage at `offset`.
     ///
     /// # Safety
@@ -47,9 +58,10 @@ impl Shared<'_> {
     pub(crate) unsafe fn copy_in(&self, offset: usize, src: &[u8]) {
         self.track(offset, src.len(), true);
         // SAFETY: the caller guarantees the range is inside the storage and
-        // not accessed by the other side; `src` cannot overlap the storage
-        // because the producer never hands out a reference into it that
-        // outlives a grant.
+        // that the protocol gives the producer exclusive access to it (free
+        // space). `src` may itself point into the ring (a consumer's read
+        // grant passed to `Producer::write`), but only into published data,
+        // which is disjoint from free space, so the two never overlap.
         unsafe {
             core::ptr::copy_nonoverlapping(src.as_ptr(), self.data.as_ptr().add(offset), src.len())
         }
@@ -176,31 +188,99 @@ unsafe fn make<'a>(
 /// use pcm_ring::{Config, StaticRing};
 ///
 /// let mut ring = StaticRing::<1024>::new();
-/// let (mut tx, mut rx) = ring.split(&Config::new(4, 1024))?;
-/// tx.write(&[1, 2, 3, 4])?;
+/// let (mut tx, mut rx) = ring.split(&Config::raw(4, 1024))?;
+/// let _ = tx.write(&[1, 2, 3, 4])?;
 /// let mut out = [0u8; 4];
-/// rx.read(&mut out)?;
+/// let _ = rx.read(&mut out)?;
 /// assert_eq!(out, [1, 2, 3, 4]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// In a `static` (the `const fn` constructor puts it in `.bss`), split it once
-/// through a `&'static mut`, for example from `static_cell` or
-/// `cortex_m::singleton!`, to get `'static` handles.
+/// In a plain `static` (the `const fn` constructor puts it in `.bss`), split
+/// it once with [`try_split`](Self::try_split) to get `'static` handles, with
+/// no `unsafe` and no other crate:
+///
+/// ```
+/// use pcm_ring::{Config, ConfigError, StaticRing};
+///
+/// static RING: StaticRing<1920> = StaticRing::new();
+///
+/// let (mut tx, mut rx) = RING.try_split(&Config::raw(4, 1920))?;
+/// assert_eq!(RING.try_split(&Config::raw(4, 1920)).unwrap_err(), ConfigError::AlreadySplit);
+/// let isr = std::thread::spawn(move || tx.write(&[1; 4]).map(|out| out.written));
+/// assert_eq!(isr.join().unwrap()?, 4);
+/// assert_eq!(rx.available(), 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[cfg(not(loom))]
 pub struct StaticRing<const N: usize> {
-    header: Header,
+    header: UnsafeCell<Header>,
     data: UnsafeCell<[u8; N]>,
+    /// Set by the first [`try_split`](Self::try_split).
+    taken: AtomicBool,
 }
+
+// SAFETY: the ring's memory is only reached through the handles of one
+// split: `try_split` hands them out at most once (an atomic swap decides),
+// and `split` needs `&mut self`, so no two splits' handles coexist. The
+// handles themselves follow the ring's protocol (atomics and release/acquire
+// handovers), as for any other storage.
+#[cfg(not(loom))]
+unsafe impl<const N: usize> Sync for StaticRing<N> {}
 
 #[cfg(not(loom))]
 impl<const N: usize> StaticRing<N> {
     /// An unsplit ring of `N` data bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static RING: pcm_ring::StaticRing<4096> = pcm_ring::StaticRing::new();
+    /// assert!(RING.try_split(&pcm_ring::Config::raw(4, 4096)).is_ok());
+    /// ```
+    #[must_use]
     pub const fn new() -> Self {
         StaticRing {
-            header: Header::empty(),
+            header: UnsafeCell::new(Header::empty()),
             data: UnsafeCell::new([0; N]),
+            taken: AtomicBool::new(false),
         }
+    }
+
+    /// Makes the producer and consumer of a ring in a `static`, once: every
+    /// later call fails with [`ConfigError::AlreadySplit`], even after the
+    /// handles are dropped (use [`split`](Self::split) on a ring you own to
+    /// split it again).
+    ///
+    /// # Errors
+    ///
+    /// The configuration's [`ConfigError`] (the ring stays unsplit then),
+    /// [`ConfigError::BufferTooSmall`] if its capacity exceeds `N`, or
+    /// [`ConfigError::AlreadySplit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pcm_ring::{Config, ConfigError, StaticRing};
+    ///
+    /// static RING: StaticRing<64> = StaticRing::new();
+    /// let too_big = Config::raw(4, 128);
+    /// assert!(matches!(RING.try_split(&too_big), Err(ConfigError::BufferTooSmall { .. })));
+    /// let (_tx, _rx) = RING.try_split(&Config::raw(4, 64))?; // still unsplit until now
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_split(
+        &'static self,
+        config: &Config,
+    ) -> Result<(Producer<'static>, Consumer<'static>), ConfigError> {
+        Self::check(config)?;
+        if self.taken.swap(true, Ordering::AcqRel) {
+            return Err(ConfigError::AlreadySplit);
+        }
+        // SAFETY: the swap above succeeded once for this ring, so nothing
+        // else reaches its memory; both pointers are aligned and valid for
+        // `'static`; `capacity <= N`.
+        Ok(unsafe { self.make(config) })
     }
 
     /// Makes the producer and consumer. The exclusive borrow guarantees that
@@ -211,7 +291,28 @@ impl<const N: usize> StaticRing<N> {
     ///
     /// The configuration's [`ConfigError`], or
     /// [`ConfigError::BufferTooSmall`] if its capacity exceeds `N`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut ring = pcm_ring::StaticRing::<64>::new(); // on the stack
+    /// {
+    ///     let (mut tx, _rx) = ring.split(&pcm_ring::Config::raw(4, 64))?;
+    ///     let _ = tx.write(&[0; 8])?;
+    /// }
+    /// let (_tx, rx) = ring.split(&pcm_ring::Config::raw(2, 32))?; // fresh
+    /// assert_eq!(rx.available(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn split(&mut self, config: &Config) -> Result<(Producer<'_>, Consumer<'_>), ConfigError> {
+        Self::check(config)?;
+        // SAFETY: `&mut self` excludes every other access for `'_`; both
+        // pointers are aligned and valid for `'_`; `capacity <= N`.
+        Ok(unsafe { self.make(config) })
+    }
+
+    /// Validates `config` for this storage.
+    fn check(config: &Config) -> Result<(), ConfigError> {
         config.validate()?;
         if config.capacity > N {
             return Err(ConfigError::BufferTooSmall {
@@ -219,17 +320,38 @@ impl<const N: usize> StaticRing<N> {
                 available: N,
             });
         }
-        // SAFETY: both pointers come from `&mut self`, are aligned, and are
-        // valid for `'_`; `capacity <= N`.
-        Ok(unsafe {
+        Ok(())
+    }
+
+    /// Makes the handles.
+    ///
+    /// # Safety
+    ///
+    /// `config` passed [`check`](Self::check), and nothing else reaches the
+    /// ring's memory for `'a`.
+    unsafe fn make<'a>(&'a self, config: &Config) -> (Producer<'a>, Consumer<'a>) {
+        // SAFETY: the pointers come from `UnsafeCell`s of `self`, so they are
+        // aligned, valid for `'a` and may be written; the caller guarantees
+        // exclusive access and a validated capacity of at most `N`.
+        unsafe {
             make(
                 config,
-                NonNull::from(&mut self.header),
+                NonNull::new_unchecked(self.header.get()),
                 NonNull::new_unchecked(self.data.get().cast::<u8>()),
                 #[cfg(feature = "alloc")]
                 None,
             )
-        })
+        }
+    }
+}
+
+#[cfg(not(loom))]
+impl<const N: usize> core::fmt::Debug for StaticRing<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StaticRing")
+            .field("bytes", &N)
+            .field("split_once", &self.taken.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
     }
 }
 
@@ -254,10 +376,10 @@ impl<const N: usize> Default for StaticRing<N> {
 /// ```
 /// use pcm_ring::Config;
 ///
-/// let config = Config::new(6, 6 * 100); // 24-bit stereo
+/// let config = Config::raw(6, 6 * 100); // 24-bit stereo
 /// let mut memory = vec![0u8; config.required_memory()?];
-/// let (mut tx, mut rx) = pcm_ring::borrowed(&config, &mut memory)?;
-/// tx.write(&[0; 12])?;
+/// let (mut tx, rx) = pcm_ring::borrowed(&config, &mut memory)?;
+/// let _ = tx.write(&[0; 12])?;
 /// assert_eq!(rx.available(), 12);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -266,33 +388,46 @@ pub fn borrowed<'a>(
     memory: &'a mut [u8],
 ) -> Result<(Producer<'a>, Consumer<'a>), ConfigError> {
     let needed = config.required_memory()?;
-    let base = memory.as_mut_ptr();
-    let pad = base.align_offset(HEADER_ALIGN);
-    let fits = pad
-        .checked_add(HEADER_SIZE + config.capacity)
-        .is_some_and(|end| end <= memory.len());
-    if !fits {
+    let Some((header, data)) = place(memory, config.capacity) else {
         return Err(ConfigError::BufferTooSmall {
             needed,
             available: memory.len(),
         });
-    }
-    // SAFETY: `pad + HEADER_SIZE + capacity <= memory.len()`, so both regions
-    // are inside the exclusively borrowed memory, disjoint, and the header is
-    // aligned; the handles borrow the memory for `'a`.
+    };
+    // SAFETY: `place` put the aligned header and `capacity` data bytes
+    // inside the exclusively borrowed memory, disjoint; the handles borrow
+    // the memory for `'a`.
     Ok(unsafe {
-        let header = base.add(pad);
-        let data = header.add(HEADER_SIZE);
         make(
             config,
-            NonNull::new_unchecked(header.cast::<Header>()),
-            NonNull::new_unchecked(data),
+            header,
+            data,
             #[cfg(feature = "alloc")]
             None,
             #[cfg(loom)]
             None,
         )
     })
+}
+
+/// Where [`borrowed`] puts the header (at the first aligned address) and
+/// the `capacity` data bytes (right after it) in `memory`, if they fit.
+fn place(memory: &mut [u8], capacity: usize) -> Option<(NonNull<Header>, NonNull<u8>)> {
+    let base = memory.as_mut_ptr();
+    let pad = base.align_offset(HEADER_ALIGN);
+    let end = pad.checked_add(HEADER_SIZE)?.checked_add(capacity)?;
+    if end > memory.len() {
+        return None;
+    }
+    // SAFETY: `pad + HEADER_SIZE + capacity <= memory.len()`, so both
+    // pointers are inside `memory` (and not null).
+    unsafe {
+        let header = base.add(pad);
+        Some((
+            NonNull::new_unchecked(header.cast::<Header>()),
+            NonNull::new_unchecked(header.add(HEADER_SIZE)),
+        ))
+    }
 }
 
 /// Makes a ring on the heap; the handles share it and free it when both are
@@ -307,7 +442,7 @@ pub fn borrowed<'a>(
 /// ```
 /// use pcm_ring::Config;
 ///
-/// let (mut tx, mut rx) = pcm_ring::heap(&Config::new(4, 4 * 480))?;
+/// let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(4, 4 * 480))?;
 /// let producer = std::thread::spawn(move || tx.write(&[7; 1920]));
 /// producer.join().unwrap()?;
 /// let mut out = [0u8; 1920];
@@ -392,6 +527,41 @@ mod heap {
                     drop(Box::from_raw(block.data));
                 }
             }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::header::HOT_RANGES;
+
+    /// The 128-byte lines (or adjacent-line prefetch pairs) a byte range
+    /// touches.
+    fn lines(start: usize, len: usize) -> core::ops::RangeInclusive<usize> {
+        start / 128..=(start + len - 1) / 128
+    }
+
+    fn overlap(a: &core::ops::RangeInclusive<usize>, b: &core::ops::RangeInclusive<usize>) -> bool {
+        a.start() <= b.end() && b.start() <= a.end()
+    }
+
+    #[test]
+    fn sides_never_share_a_line_at_any_base_offset() {
+        let capacity = 4 * 480;
+        let mut memory = std::vec![0u8; 2 * 128 + HEADER_SIZE + capacity];
+        let aligned = memory.as_ptr().align_offset(128);
+        for offset in 0..128 {
+            let region = &mut memory[aligned + offset..];
+            let (header, data) = place(region, capacity).expect("fits");
+            let header = header.as_ptr() as usize;
+            let (p, c) = (HOT_RANGES.0.clone(), HOT_RANGES.1.clone());
+            let producer = lines(header + p.start, p.len());
+            let consumer = lines(header + c.start, c.len());
+            let data = lines(data.as_ptr() as usize, capacity);
+            assert!(!overlap(&producer, &consumer), "offset {offset}");
+            assert!(!overlap(&consumer, &data), "offset {offset}");
+            assert!(!overlap(&producer, &data), "offset {offset}");
         }
     }
 }

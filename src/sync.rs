@@ -7,11 +7,11 @@
 #[cfg(all(loom, feature = "alloc"))]
 pub(crate) use loom::sync::atomic::AtomicUsize;
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64};
+pub(crate) use loom::sync::atomic::{fence, AtomicU32};
 #[cfg(all(not(loom), feature = "alloc"))]
 pub(crate) use portable_atomic::AtomicUsize;
 #[cfg(not(loom))]
-pub(crate) use portable_atomic::{AtomicU32, AtomicU64};
+pub(crate) use portable_atomic::{fence, AtomicBool, AtomicU32};
 
 pub(crate) use core::sync::atomic::Ordering;
 use Ordering::{AcqRel, Acquire, Relaxed, Release};
@@ -77,15 +77,23 @@ pub(crate) const OBSERVE_FINISH: Ordering = if cfg!(pcm_ring_weaken = "finish") 
     Acquire
 };
 
-/// Counters are statistics, not synchronisation: relaxed.
-pub(crate) const COUNTER: Ordering = Relaxed;
+/// A side publishing its counters: the generation stores and the fence
+/// between the odd generation and the slot's words (see `counters`).
+pub(crate) const COUNTER_WRITE: Ordering = if cfg!(pcm_ring_weaken = "counter_write") {
+    Relaxed
+} else {
+    Release
+};
 
-/// A 64-bit counter with one writer: the owning side adds with a load and a
-/// store (no read-modify-write, so it works on targets without CAS), and any
-/// side reads it.
-#[inline]
-pub(crate) fn bump(counter: &AtomicU64, by: u64) {
-    if by != 0 {
-        counter.store(counter.load(COUNTER).wrapping_add(by), COUNTER);
-    }
-}
+/// Reading a side's counters: the first generation load and the fence before
+/// the second.
+pub(crate) const COUNTER_READ: Ordering = if cfg!(pcm_ring_weaken = "counter_read") {
+    Relaxed
+} else {
+    Acquire
+};
+
+/// A handle telling the other that it is gone, and the other observing it.
+pub(crate) const PUBLISH_GONE: Ordering = Release;
+/// See [`PUBLISH_GONE`].
+pub(crate) const OBSERVE_GONE: Ordering = Acquire;

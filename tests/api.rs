@@ -6,8 +6,9 @@
 use std::error::Error;
 
 use pcm_ring::{
-    Config, ConfigError, Consumer, Counters, Overrun, Producer, ReArm, ReadError, ReadOutcome,
-    Silence, StaticRing, Underrun, WriteError, WriteOutcome, MAX_BLOCK_ALIGN, MAX_CAPACITY,
+    Config, ConfigError, Consumer, Counters, Format, Overrun, Producer, ReArm, ReadError,
+    ReadOutcome, SampleFormat, Silence, StaticRing, Underrun, WriteError, WriteOutcome,
+    MAX_BLOCK_ALIGN, MAX_CAPACITY,
 };
 
 type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
@@ -69,6 +70,7 @@ struct Totals {
     silence_end: u64,
     underruns: u64,
     overruns: u64,
+    refused: u64,
 }
 
 fn totals(c: Counters) -> Totals {
@@ -82,6 +84,7 @@ fn totals(c: Counters) -> Totals {
         silence_end: c.silence_end,
         underruns: c.underruns,
         overruns: c.overruns,
+        refused: c.refused,
     }
 }
 
@@ -94,7 +97,7 @@ fn drain(rx: &mut Consumer<'_>) -> Vec<u8> {
     out.extend_from_slice(b);
     let n = grant.len();
     assert_eq!(n, out.len());
-    grant.release(n).expect("release what was granted");
+    let _ = grant.release(n).expect("release what was granted");
     out
 }
 
@@ -116,38 +119,38 @@ fn assert_balanced(tx: &Producer<'_>, rx: &Consumer<'_>) {
 #[test]
 fn config_errors_each_variant() -> Result {
     use ConfigError::*;
-    assert_eq!(Config::new(0, 8).validate(), Err(ZeroBlockAlign));
+    assert_eq!(Config::raw(0, 8).validate(), Err(ZeroBlockAlign));
     let big = MAX_BLOCK_ALIGN + 1;
     assert_eq!(
-        Config::new(big, big).validate(),
+        Config::raw(big, big).validate(),
         Err(BlockAlignTooLarge {
             block_align: big,
             max: MAX_BLOCK_ALIGN
         })
     );
     assert_eq!(
-        Config::new(MAX_BLOCK_ALIGN, MAX_BLOCK_ALIGN).validate(),
+        Config::raw(MAX_BLOCK_ALIGN, MAX_BLOCK_ALIGN).validate(),
         Ok(())
     );
-    assert_eq!(Config::new(65535, 3 * 65535).validate(), Ok(()));
-    assert_eq!(Config::new(4, 0).validate(), Err(ZeroCapacity));
+    assert_eq!(Config::raw(65535, 3 * 65535).validate(), Ok(()));
+    assert_eq!(Config::raw(4, 0).validate(), Err(ZeroCapacity));
     assert_eq!(
-        Config::new(6, 100).validate(),
+        Config::raw(6, 100).validate(),
         Err(CapacityNotWholeBlocks {
             capacity: 100,
             block_align: 6
         })
     );
     assert_eq!(
-        Config::new(1, MAX_CAPACITY + 1).validate(),
+        Config::raw(1, MAX_CAPACITY + 1).validate(),
         Err(CapacityTooLarge {
             capacity: MAX_CAPACITY + 1,
             max: MAX_CAPACITY
         })
     );
-    assert_eq!(Config::new(1, MAX_CAPACITY).validate(), Ok(()));
+    assert_eq!(Config::raw(1, MAX_CAPACITY).validate(), Ok(()));
 
-    let base = Config::new(4, 16);
+    let base = Config::raw(4, 16);
     assert_eq!(base.start_threshold(16).validate(), Ok(()));
     assert_eq!(
         base.start_threshold(17).validate(),
@@ -191,7 +194,7 @@ fn config_errors_each_variant() -> Result {
         })
     );
     assert_eq!(
-        Config::new(3, 12).silence(Silence::U16_LE).validate(),
+        Config::raw(3, 12).silence(Silence::U16_LE).validate(),
         Err(SilenceDoesNotTile {
             pattern_len: 2,
             block_align: 3
@@ -199,20 +202,20 @@ fn config_errors_each_variant() -> Result {
     );
     let four = Silence::from_pattern(&[1, 2, 3, 4])?;
     assert_eq!(
-        Config::new(6, 12).silence(four).validate(),
+        Config::raw(6, 12).silence(four).validate(),
         Err(SilenceDoesNotTile {
             pattern_len: 4,
             block_align: 6
         })
     );
     assert_eq!(
-        Config::new(6, 12).silence(Silence::U24_LE).validate(),
+        Config::raw(6, 12).silence(Silence::U24_LE).validate(),
         Ok(())
     );
-    assert_eq!(Config::new(8, 16).silence(four).validate(), Ok(()));
+    assert_eq!(Config::raw(8, 16).silence(four).validate(), Ok(()));
 
     // Every constructor refuses an invalid configuration with its error.
-    let bad = Config::new(6, 100);
+    let bad = Config::raw(6, 100);
     let expected = CapacityNotWholeBlocks {
         capacity: 100,
         block_align: 6,
@@ -228,7 +231,7 @@ fn config_errors_each_variant() -> Result {
 
 #[test]
 fn buffer_too_small_for_borrowed_and_static() -> Result {
-    let config = Config::new(4, 64);
+    let config = Config::raw(4, 64);
     let needed = config.required_memory()?;
     assert!(needed > 64);
     let mut memory = vec![0u8; 64];
@@ -249,7 +252,7 @@ fn buffer_too_small_for_borrowed_and_static() -> Result {
     );
     let mut ring = StaticRing::<64>::new();
     assert_eq!(
-        ring.split(&Config::new(4, 68)).err(),
+        ring.split(&Config::raw(4, 68)).err(),
         Some(ConfigError::BufferTooSmall {
             needed: 68,
             available: 64
@@ -257,7 +260,7 @@ fn buffer_too_small_for_borrowed_and_static() -> Result {
     );
     // The ring still splits with a configuration that fits.
     let (mut tx, mut rx) = ring.split(&config)?;
-    tx.write(&[1, 2, 3, 4])?;
+    let _ = tx.write(&[1, 2, 3, 4])?;
     assert_eq!(drain(&mut rx), [1, 2, 3, 4]);
     Ok(())
 }
@@ -398,7 +401,7 @@ fn error_display_names_the_problem() {
 
 #[test]
 fn write_not_whole_blocks_and_commit_errors_keep_the_ring() -> Result {
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(6, 60))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(6, 60))?;
     let data = bytes(1, 12);
     assert_eq!(wo(tx.write(&data)?), (12, 0, 0, 0));
     let not_whole = |len| WriteError::NotWholeBlocks {
@@ -438,9 +441,9 @@ fn write_not_whole_blocks_and_commit_errors_keep_the_ring() -> Result {
 
 #[test]
 fn write_full_under_reject_keeps_the_ring() -> Result {
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(4, 16))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(4, 16))?;
     let data = bytes(1, 12);
-    tx.write(&data)?;
+    let _ = tx.write(&data)?;
     let full = WriteError::Full { needed: 8, free: 4 };
     assert_eq!(tx.write(&[0xEE; 8]), Err(full));
     // A stream write needs room for its whole blocks and its trailing partial block.
@@ -451,8 +454,9 @@ fn write_full_under_reject_keeps_the_ring() -> Result {
         totals(rx.counters()),
         Totals {
             written: 12,
-            // Refused writes drop nothing: the caller still has the bytes.
-            overruns: 4,
+            // Refused writes drop nothing: the caller still has the bytes,
+            // so they are no overruns.
+            refused: 4,
             ..Totals::default()
         }
     );
@@ -470,7 +474,7 @@ fn write_full_under_reject_keeps_the_ring() -> Result {
 
 #[test]
 fn held_partial_block_refuses_strict_writes_and_grants() -> Result {
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(4, 16))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(4, 16))?;
     assert_eq!(wo(tx.write_stream(&[1, 2, 3, 4, 5, 6])?), (4, 0, 0, 2));
     assert_eq!(tx.held_partial(), &[5, 6]);
     let held = WriteError::PartialBlockHeld { held: 2 };
@@ -496,8 +500,8 @@ fn held_partial_block_refuses_strict_writes_and_grants() -> Result {
 #[test]
 fn discarding_partial_block_refuses_strict_writes_and_grants() -> Result {
     // Block 3, three blocks, Truncate.
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(3, 9).overrun(Overrun::Truncate))?;
-    tx.write(&[1, 2, 3, 4, 5, 6])?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(3, 9).overrun(Overrun::Truncate))?;
+    let _ = tx.write(&[1, 2, 3, 4, 5, 6])?;
     // [7 8 9] fits; the partial frame [10 11 ..] does not: dropped, and the
     // one byte left of that frame will be discarded from the next call.
     assert_eq!(wo(tx.write_stream(&[7, 8, 9, 10, 11])?), (3, 2, 0, 0));
@@ -529,8 +533,8 @@ fn discarding_partial_block_refuses_strict_writes_and_grants() -> Result {
 
 #[test]
 fn skipping_the_rest_of_a_dropped_frame_spans_calls() -> Result {
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(4, 8).overrun(Overrun::Truncate))?;
-    tx.write(&bytes(1, 8))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(4, 8).overrun(Overrun::Truncate))?;
+    let _ = tx.write(&bytes(1, 8))?;
     // Full: one byte of a new frame is dropped, and the frame's other three.
     assert_eq!(wo(tx.write_stream(&[0xA0])?), (0, 1, 0, 0));
     assert_eq!(drain(&mut rx), bytes(1, 8));
@@ -546,7 +550,7 @@ fn skipping_the_rest_of_a_dropped_frame_spans_calls() -> Result {
     assert_eq!(drain(&mut rx), [20, 21, 22, 23]);
 
     // discard_partial also ends a skip: the next byte starts a frame.
-    tx.write(&bytes(30, 8))?;
+    let _ = tx.write(&bytes(30, 8))?;
     assert_eq!(wo(tx.write_stream(&[0xB0, 0xB1])?), (0, 2, 0, 0));
     assert_eq!(tx.discard_partial(), 0);
     drain(&mut rx);
@@ -567,8 +571,8 @@ fn skipping_the_rest_of_a_dropped_frame_spans_calls() -> Result {
 
 #[test]
 fn finished_refuses_writes_and_finish_discards_the_held_block() -> Result {
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(2, 8))?;
-    tx.write(&[1, 2])?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(2, 8))?;
+    let _ = tx.write(&[1, 2])?;
     assert_eq!(wo(tx.write_stream(&[3])?), (0, 0, 0, 1));
     assert!(!tx.is_finished());
     assert_eq!(tx.finish(), 1);
@@ -605,8 +609,8 @@ fn finished_refuses_writes_and_finish_discards_the_held_block() -> Result {
 
 #[test]
 fn sample_size_errors() -> Result {
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(6, 24))?;
-    tx.write(&bytes(1, 6))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(6, 24))?;
+    let _ = tx.write(&bytes(1, 6))?;
     let write_size = |sample| WriteError::SampleSize {
         sample,
         block_align: 6,
@@ -617,10 +621,10 @@ fn sample_size_errors() -> Result {
     };
     assert_eq!(tx.write_samples(&[0u32; 3]), Err(write_size(4)));
     assert_eq!(tx.write_samples(&[0f64; 3]), Err(write_size(8)));
-    // A zero-sized `Pod` type divides nothing.
-    assert_eq!(tx.write_samples(&[(); 6]), Err(write_size(0)));
+    // A zero-sized sample type divides nothing.
+    assert_eq!(tx.write_samples(&[Nothing; 6]), Err(write_size(0)));
     assert_eq!(rx.read_samples(&mut [0u32; 3]), Err(read_size(4)));
-    assert_eq!(rx.read_samples(&mut [(); 6]), Err(read_size(0)));
+    assert_eq!(rx.read_samples(&mut [Nothing; 6]), Err(read_size(0)));
     assert_eq!(
         totals(rx.counters()),
         Totals {
@@ -638,8 +642,8 @@ fn sample_size_errors() -> Result {
 
 #[test]
 fn read_errors_keep_the_ring() -> Result {
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(4, 16))?;
-    tx.write(&bytes(1, 8))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(4, 16))?;
+    let _ = tx.write(&bytes(1, 8))?;
     let not_whole = |len| ReadError::NotWholeBlocks {
         len,
         block_align: 4,
@@ -691,9 +695,9 @@ fn overrun_policies_with_odd_block_sizes() -> Result {
         let new = bytes(0x80, 4 * b);
         for overrun in [Overrun::Reject, Overrun::Truncate, Overrun::OverwriteOldest] {
             // Five blocks, three buffered, four more written: two fit.
-            let config = Config::new(b, 5 * b).overrun(overrun);
+            let config = Config::raw(b, 5 * b).overrun(overrun);
             let (mut tx, mut rx) = pcm_ring::heap(&config)?;
-            tx.write(&old)?;
+            let _ = tx.write(&old)?;
             let result = tx.write(&new);
             let (expect, counted) = match overrun {
                 Overrun::Reject => {
@@ -704,7 +708,7 @@ fn overrun_policies_with_odd_block_sizes() -> Result {
                     assert_eq!(result, Err(full), "block {b}");
                     let t = Totals {
                         written: 3 * b as u64,
-                        overruns: 1,
+                        refused: 1,
                         ..Totals::default()
                     };
                     (old.clone(), t)
@@ -742,9 +746,9 @@ fn overrun_policies_with_odd_block_sizes() -> Result {
 fn truncate_on_a_stream_write_drops_whole_blocks_and_the_partial_frame() -> Result {
     for block in [3, 6, 12, 18] {
         let b = block;
-        let config = Config::new(b, 5 * b).overrun(Overrun::Truncate);
+        let config = Config::raw(b, 5 * b).overrun(Overrun::Truncate);
         let (mut tx, mut rx) = pcm_ring::heap(&config)?;
-        tx.write(&bytes(1, 3 * b))?;
+        let _ = tx.write(&bytes(1, 3 * b))?;
         // Four blocks and one byte: two blocks fit, the rest is dropped, and
         // the other b - 1 bytes of the partial frame will be discarded.
         let input = bytes(0x80, 4 * b + 1);
@@ -767,9 +771,9 @@ fn truncate_on_a_stream_write_drops_whole_blocks_and_the_partial_frame() -> Resu
 #[test]
 fn overwrite_oldest_keeps_the_last_capacity_bytes_of_a_long_input() -> Result {
     // Block 6, five blocks: two buffered, then eight blocks written.
-    let config = Config::new(6, 30).overrun(Overrun::OverwriteOldest);
+    let config = Config::raw(6, 30).overrun(Overrun::OverwriteOldest);
     let (mut tx, mut rx) = pcm_ring::heap(&config)?;
-    tx.write(&bytes(1, 12))?;
+    let _ = tx.write(&bytes(1, 12))?;
     let input = bytes(0x80, 48);
     // The first 18 bytes never enter; the 12 buffered are overwritten.
     assert_eq!(wo(tx.write(&input)?), (30, 18, 12, 0));
@@ -787,14 +791,14 @@ fn overwrite_oldest_keeps_the_last_capacity_bytes_of_a_long_input() -> Result {
     assert_balanced(&tx, &rx);
 
     // Block 3, seven blocks, an empty ring and ten blocks: nothing to overwrite.
-    let config = Config::new(3, 21).overrun(Overrun::OverwriteOldest);
+    let config = Config::raw(3, 21).overrun(Overrun::OverwriteOldest);
     let (mut tx, mut rx) = pcm_ring::heap(&config)?;
     let input = bytes(1, 30);
     assert_eq!(wo(tx.write(&input)?), (21, 9, 0, 0));
     assert_eq!(drain(&mut rx), input[9..]);
 
     // A full ring and exactly one capacity: all of it is overwritten.
-    tx.write(&bytes(1, 21))?;
+    let _ = tx.write(&bytes(1, 21))?;
     assert_eq!(wo(tx.write(&bytes(100, 21))?), (21, 0, 21, 0));
     assert_eq!(drain(&mut rx), bytes(100, 21));
     assert_eq!(
@@ -813,7 +817,7 @@ fn overwrite_oldest_keeps_the_last_capacity_bytes_of_a_long_input() -> Result {
 
 #[test]
 fn truncate_keeps_the_first_capacity_bytes_of_a_long_input() -> Result {
-    let config = Config::new(12, 36).overrun(Overrun::Truncate);
+    let config = Config::raw(12, 36).overrun(Overrun::Truncate);
     let (mut tx, mut rx) = pcm_ring::heap(&config)?;
     let input = bytes(1, 60);
     assert_eq!(wo(tx.write(&input)?), (36, 24, 0, 0));
@@ -830,7 +834,7 @@ fn write_stream_any_split_delivers_the_same_frames() -> Result {
     const SPLITS: [usize; 12] = [1, 2, 5, 0, 7, 13, 1, 1, 3, 11, 4, 9];
     for block in [3, 4, 12] {
         // Eight blocks, drained after every call, so the stream wraps often.
-        let (mut tx, mut rx) = pcm_ring::heap(&Config::new(block, 8 * block))?;
+        let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(block, 8 * block))?;
         let total = 20 * block + 2;
         let input: Vec<u8> = (0..total).map(|i| (i * 7 + 1) as u8).collect();
         let mut out = Vec::new();
@@ -871,7 +875,7 @@ fn write_stream_any_split_delivers_the_same_frames() -> Result {
 
 #[test]
 fn held_partial_and_discard_partial() -> Result {
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(4, 16))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(4, 16))?;
     assert_eq!(wo(tx.write_stream(&[1, 2, 3])?), (0, 0, 0, 3));
     assert_eq!(tx.held_partial(), &[1, 2, 3]);
     // The consumer never sees it; it reserves a block.
@@ -900,8 +904,8 @@ fn held_partial_and_discard_partial() -> Result {
 
 #[test]
 fn silence_fill_and_partial() -> Result {
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(2, 8))?;
-    tx.write(&[1, 2])?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(2, 8))?;
+    let _ = tx.write(&[1, 2])?;
     let mut out = [0xEE; 6];
     let g = got(rx.read(&mut out)?);
     assert_eq!(
@@ -914,7 +918,7 @@ fn silence_fill_and_partial() -> Result {
         }
     );
     assert_eq!(out, [1, 2, 0, 0, 0, 0]);
-    tx.write(&[3, 4, 5, 6])?;
+    let _ = tx.write(&[3, 4, 5, 6])?;
     assert_eq!(got(rx.read(&mut out[..4])?), plain(4, 0));
     assert_eq!(
         totals(rx.counters()),
@@ -927,9 +931,9 @@ fn silence_fill_and_partial() -> Result {
         }
     );
 
-    let config = Config::new(2, 8).underrun(Underrun::Partial);
+    let config = Config::raw(2, 8).underrun(Underrun::Partial);
     let (mut tx, mut rx) = pcm_ring::heap(&config)?;
-    tx.write(&[1, 2])?;
+    let _ = tx.write(&[1, 2])?;
     let mut out = [0xEE; 6];
     let g = got(rx.read(&mut out)?);
     assert_eq!(
@@ -981,9 +985,9 @@ fn silence_patterns_tile_from_the_block_start() -> Result {
         (Silence::from_pattern(&wide)?, 32, wide.clone()),
     ];
     for (silence, block, one_block) in cases {
-        let config = Config::new(block, 4 * block).silence(silence);
+        let config = Config::raw(block, 4 * block).silence(silence);
         let (mut tx, mut rx) = pcm_ring::heap(&config)?;
-        tx.write(&vec![0xAB; block])?;
+        let _ = tx.write(&vec![0xAB; block])?;
         let mut out = vec![0xEE; 3 * block];
         assert_eq!(got(rx.read(&mut out)?).silence, 2 * block);
         assert_eq!(out[..block], vec![0xAB; block][..], "{silence:?}");
@@ -1005,7 +1009,7 @@ fn silence_patterns_tile_from_the_block_start() -> Result {
 
 #[test]
 fn priming_silence_is_counted_apart_from_underrun_silence() -> Result {
-    let config = Config::new(4, 32).start_threshold(12);
+    let config = Config::raw(4, 32).start_threshold(12);
     let (mut tx, mut rx) = pcm_ring::heap(&config)?;
     let priming = |silence| Got {
         silence,
@@ -1014,12 +1018,12 @@ fn priming_silence_is_counted_apart_from_underrun_silence() -> Result {
     };
     let mut out = [0xEE; 12];
     assert_eq!(got(rx.read(&mut out[..8])?), priming(8));
-    tx.write(&bytes(1, 8))?;
+    let _ = tx.write(&bytes(1, 8))?;
     assert_eq!(got(rx.read(&mut out[..4])?), priming(4));
     assert!(!rx.is_streaming());
     // A grant delivers nothing while priming either.
     assert!(rx.read_grant(usize::MAX).is_empty());
-    tx.write(&bytes(9, 4))?;
+    let _ = tx.write(&bytes(9, 4))?;
     assert_eq!(got(rx.read(&mut out[..4])?), plain(4, 0));
     assert_eq!(out[..4], [1, 2, 3, 4]);
     assert!(rx.is_streaming());
@@ -1047,9 +1051,9 @@ fn priming_silence_is_counted_apart_from_underrun_silence() -> Result {
 
     // With no threshold the consumer still waits for the first byte: an
     // empty ring before any data is priming, not an underrun.
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(4, 32))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(4, 32))?;
     assert_eq!(got(rx.read(&mut out[..4])?), priming(4));
-    tx.write(&[1, 2, 3, 4])?;
+    let _ = tx.write(&[1, 2, 3, 4])?;
     assert_eq!(got(rx.read(&mut out[..4])?), plain(4, 0));
     Ok(())
 }
@@ -1059,12 +1063,12 @@ fn priming_silence_is_counted_apart_from_underrun_silence() -> Result {
 /// read.
 fn ticks(rearm: ReArm, stall_at: usize, n: usize) -> Result<(Vec<usize>, Totals)> {
     // 4-byte blocks, a 40-block ring, start at once.
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(4, 160).rearm(rearm))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(4, 160).rearm(rearm))?;
     let mut data = Vec::new();
     let mut out = [0u8; 4];
     for tick in 0..n {
         if tick != stall_at {
-            tx.write(&[tick as u8; 4])?;
+            let _ = tx.write(&[tick as u8; 4])?;
         }
         data.push(rx.read(&mut out)?.data);
     }
@@ -1112,9 +1116,9 @@ fn rearm_prime_turns_a_short_stall_into_a_long_silence() -> Result {
     );
 
     // The stall itself is the underrun; the ticks after it are priming.
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(4, 160).rearm(prime))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(4, 160).rearm(prime))?;
     let mut out = [0u8; 4];
-    tx.write(&[1; 4])?;
+    let _ = tx.write(&[1; 4])?;
     assert_eq!(got(rx.read(&mut out)?), plain(4, 0));
     let g = got(rx.read(&mut out)?);
     assert_eq!(
@@ -1126,7 +1130,7 @@ fn rearm_prime_turns_a_short_stall_into_a_long_silence() -> Result {
             ..Got::default()
         }
     );
-    tx.write(&[2; 4])?;
+    let _ = tx.write(&[2; 4])?;
     let g = got(rx.read(&mut out)?);
     assert_eq!(
         g,
@@ -1144,17 +1148,17 @@ fn rearm_prime_after_an_empty_read_grant() -> Result {
     let prime = ReArm::Prime {
         restart_threshold: 8,
     };
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(4, 32).rearm(prime))?;
-    tx.write(&[1; 4])?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(4, 32).rearm(prime))?;
+    let _ = tx.write(&[1; 4])?;
     assert_eq!(drain(&mut rx), [1; 4]);
     assert!(rx.is_streaming());
     // Streaming and empty: the grant re-arms priming, without an underrun.
     assert!(rx.read_grant(usize::MAX).is_empty());
     assert!(!rx.is_streaming());
-    tx.write(&[2; 4])?;
+    let _ = tx.write(&[2; 4])?;
     let mut out = [0u8; 4];
     assert!(got(rx.read(&mut out)?).priming);
-    tx.write(&[3; 4])?;
+    let _ = tx.write(&[3; 4])?;
     assert_eq!(got(rx.read(&mut out)?), plain(4, 0));
     assert_eq!(out, [2; 4]);
     assert_eq!(
@@ -1171,8 +1175,8 @@ fn rearm_prime_after_an_empty_read_grant() -> Result {
 
 #[test]
 fn end_of_stream_drains_below_the_threshold() -> Result {
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(2, 16).start_threshold(12))?;
-    tx.write(&bytes(1, 8))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(2, 16).start_threshold(12))?;
+    let _ = tx.write(&bytes(1, 8))?;
     let mut out = [0xEE; 6];
     let g = got(rx.read(&mut out[..4])?);
     assert_eq!(
@@ -1212,9 +1216,9 @@ fn end_of_stream_drains_below_the_threshold() -> Result {
     );
 
     // Dropping the producer ends the stream too; with Partial the end reads nothing.
-    let config = Config::new(2, 16).underrun(Underrun::Partial);
+    let config = Config::raw(2, 16).underrun(Underrun::Partial);
     let (mut tx, mut rx) = pcm_ring::heap(&config)?;
-    tx.write(&[1, 2])?;
+    let _ = tx.write(&[1, 2])?;
     drop(tx);
     assert_eq!(got(rx.read(&mut out[..4])?), end(2, 0));
     assert_eq!(got(rx.read(&mut out[..4])?), end(0, 0));
@@ -1236,42 +1240,42 @@ fn end_of_stream_drains_below_the_threshold() -> Result {
 
 #[test]
 fn low_watermark_is_reported_once_per_crossing() -> Result {
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(4, 32).low_watermark(12))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(4, 32).low_watermark(12))?;
     let mut out = [0u8; 8];
     let mut crossed = |rx: &mut Consumer<'_>, n: usize| -> Result<bool> {
         Ok(rx.read(&mut out[..n])?.low_watermark)
     };
-    tx.write(&bytes(1, 24))?;
+    let _ = tx.write(&bytes(1, 24))?;
     assert!(!crossed(&mut rx, 8)?); // 24 -> 16
     assert!(crossed(&mut rx, 8)?); // 16 -> 8: below 12
     assert!(!crossed(&mut rx, 4)?); // 8 -> 4: still below, said already
     assert!(!crossed(&mut rx, 4)?); // 4 -> 0
     assert!(!crossed(&mut rx, 4)?); // empty (an underrun)
-    tx.write(&bytes(1, 16))?;
+    let _ = tx.write(&bytes(1, 16))?;
     assert!(!crossed(&mut rx, 4)?); // 16 -> 12: re-armed, not below
     assert!(crossed(&mut rx, 4)?); // 12 -> 8: below again
-    tx.write(&bytes(1, 4))?;
+    let _ = tx.write(&bytes(1, 4))?;
     // 12 -> 8 through a read grant.
     let grant = rx.read_grant(4);
     assert!(grant.release(4)?.low_watermark);
-    tx.write(&bytes(1, 8))?;
+    let _ = tx.write(&bytes(1, 8))?;
     // 16 -> 8 through a cyclic read.
     let mut dma = [0u8; 8];
     assert!(rx.read_cyclic(&mut dma, 0, 8)?.low_watermark);
 
     // A fresh ring starts below the watermark: the first read says so, once.
-    let (_tx, mut rx) = pcm_ring::heap(&Config::new(4, 32).low_watermark(8))?;
+    let (_tx, mut rx) = pcm_ring::heap(&Config::raw(4, 32).low_watermark(8))?;
     assert!(crossed(&mut rx, 4)?);
     assert!(!crossed(&mut rx, 4)?);
     // A zero watermark never fires.
-    let (_tx, mut rx) = pcm_ring::heap(&Config::new(4, 32))?;
+    let (_tx, mut rx) = pcm_ring::heap(&Config::raw(4, 32))?;
     assert!(!crossed(&mut rx, 4)?);
     Ok(())
 }
 
 #[test]
 fn fill_free_available_and_bytes_to_reach() -> Result {
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(4, 64))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(4, 64))?;
     assert_eq!((tx.fill(), tx.free(), rx.available()), (0, 64, 0));
     let reach: Vec<usize> = [0, 1, 4, 5, 64, 100]
         .iter()
@@ -1279,7 +1283,7 @@ fn fill_free_available_and_bytes_to_reach() -> Result {
         .collect();
     assert_eq!(reach, [0, 4, 4, 8, 64, 64]);
 
-    tx.write(&[0; 20])?;
+    let _ = tx.write(&[0; 20])?;
     assert_eq!((tx.fill(), tx.free(), rx.available()), (20, 44, 20));
     let reach: Vec<usize> = [30, 20, 21, 10, 64]
         .iter()
@@ -1288,21 +1292,21 @@ fn fill_free_available_and_bytes_to_reach() -> Result {
     assert_eq!(reach, [12, 0, 4, 0, 44]);
 
     // A held partial block reserves a block.
-    tx.write_stream(&[0; 2])?;
+    let _ = tx.write_stream(&[0; 2])?;
     assert_eq!((tx.fill(), tx.free(), rx.available()), (20, 40, 20));
     assert_eq!((tx.bytes_to_reach(64), tx.bytes_to_reach(24)), (40, 4));
     let mut out = [0u8; 8];
-    rx.read(&mut out)?;
+    let _ = rx.read(&mut out)?;
     assert_eq!((tx.fill(), tx.free(), rx.available()), (12, 48, 12));
-    tx.write_stream(&[0; 2])?;
+    let _ = tx.write_stream(&[0; 2])?;
     assert_eq!((tx.fill(), tx.free(), rx.available()), (16, 48, 16));
-    tx.write(&[0; 48])?;
+    let _ = tx.write(&[0; 48])?;
     assert_eq!((tx.fill(), tx.free(), tx.bytes_to_reach(64)), (64, 0, 0));
     assert_eq!(rx.counters().peak_fill, 64);
 
     // Not a power of two: 6-byte blocks, 30 bytes.
-    let (mut tx, _rx) = pcm_ring::heap(&Config::new(6, 30))?;
-    tx.write(&[0; 12])?;
+    let (mut tx, _rx) = pcm_ring::heap(&Config::raw(6, 30))?;
+    let _ = tx.write(&[0; 12])?;
     let reach: Vec<usize> = [13, 25, 30, 31]
         .iter()
         .map(|&t| tx.bytes_to_reach(t))
@@ -1320,7 +1324,7 @@ fn fill_free_available_and_bytes_to_reach() -> Result {
 fn grants_across_the_wrap_give_two_slices() -> Result {
     // Block 3, capacity 12: start 21 bytes into the 24-byte position space,
     // 9 bytes into the storage, so that both the storage and the positions wrap.
-    let config = Config::new(3, 12).start_position_blocks(7);
+    let config = Config::raw(3, 12).start_position_blocks(7);
     let (mut tx, mut rx) = pcm_ring::heap(&config)?;
     let mut grant = tx.grant(9)?;
     let (a, b) = grant.as_mut_slices();
@@ -1337,7 +1341,7 @@ fn grants_across_the_wrap_give_two_slices() -> Result {
     // A maximum that is not whole blocks is rounded down.
     let grant = rx.read_grant(5);
     assert_eq!(grant.as_slices(), (&[7, 8, 9][..], &[][..]));
-    grant.release(3)?;
+    let _ = grant.release(3)?;
 
     // A grant may be committed in part.
     let mut grant = tx.grant(12)?;
@@ -1359,7 +1363,7 @@ fn grants_across_the_wrap_give_two_slices() -> Result {
 
 #[test]
 fn dropped_grants_commit_and_release_nothing() -> Result {
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(2, 8))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(2, 8))?;
     {
         let mut grant = tx.grant(6)?;
         let (a, b) = grant.as_mut_slices();
@@ -1371,15 +1375,15 @@ fn dropped_grants_commit_and_release_nothing() -> Result {
         (tx.fill(), rx.available(), rx.counters().written),
         (0, 0, 0)
     );
-    tx.write(&[1, 2])?;
+    let _ = tx.write(&[1, 2])?;
     drop(rx.read_grant(2));
     assert_eq!((rx.available(), rx.counters().read), (2, 0));
     assert_eq!(drain(&mut rx), [1, 2]);
 
     // Under OverwriteOldest a dropped read grant also drops its claim.
-    let config = Config::new(2, 4).overrun(Overrun::OverwriteOldest);
+    let config = Config::raw(2, 4).overrun(Overrun::OverwriteOldest);
     let (mut tx, mut rx) = pcm_ring::heap(&config)?;
-    tx.write(&[1, 2, 3, 4])?;
+    let _ = tx.write(&[1, 2, 3, 4])?;
     drop(rx.read_grant(2));
     assert_eq!(wo(tx.write(&[5, 6])?), (2, 0, 2, 0));
     assert_eq!(drain(&mut rx), [3, 4, 5, 6]);
@@ -1395,8 +1399,8 @@ fn grants_follow_the_overrun_policy() -> Result {
         b.copy_from_slice(&bytes(first.wrapping_add(n as u8), b.len()));
     };
 
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(2, 8))?;
-    tx.write(&bytes(1, 6))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(2, 8))?;
+    let _ = tx.write(&bytes(1, 6))?;
     assert_eq!(
         tx.grant(6).err(),
         Some(WriteError::Full { needed: 6, free: 2 })
@@ -1409,11 +1413,12 @@ fn grants_follow_the_overrun_policy() -> Result {
             free: 8
         })
     );
-    assert_eq!((rx.counters().dropped, rx.counters().overruns), (0, 2));
+    let c = rx.counters();
+    assert_eq!((c.dropped, c.overruns, c.refused), (0, 0, 2));
 
     // Truncate grants what is free; the rest counts as dropped at once.
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(2, 8).overrun(Overrun::Truncate))?;
-    tx.write(&bytes(1, 6))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(2, 8).overrun(Overrun::Truncate))?;
+    let _ = tx.write(&bytes(1, 6))?;
     let mut grant = tx.grant(6)?;
     assert_eq!(grant.len(), 2);
     fill(&mut grant, 7);
@@ -1431,16 +1436,16 @@ fn grants_follow_the_overrun_policy() -> Result {
     );
 
     // OverwriteOldest discards the oldest blocks when granting.
-    let config = Config::new(2, 8).overrun(Overrun::OverwriteOldest);
+    let config = Config::raw(2, 8).overrun(Overrun::OverwriteOldest);
     let (mut tx, mut rx) = pcm_ring::heap(&config)?;
-    tx.write(&bytes(1, 6))?;
+    let _ = tx.write(&bytes(1, 6))?;
     let mut grant = tx.grant(6)?;
     assert_eq!(grant.len(), 6);
     fill(&mut grant, 7);
     grant.commit(6)?;
     assert_eq!(drain(&mut rx), bytes(5, 8));
     // More than the capacity: a capacity is granted, the rest dropped.
-    tx.write(&bytes(20, 2))?;
+    let _ = tx.write(&bytes(20, 2))?;
     let mut grant = tx.grant(10)?;
     assert_eq!(grant.len(), 8);
     fill(&mut grant, 30);
@@ -1462,9 +1467,9 @@ fn grants_follow_the_overrun_policy() -> Result {
 
 #[test]
 fn a_held_read_grant_makes_overwrite_oldest_truncate() -> Result {
-    let config = Config::new(2, 8).overrun(Overrun::OverwriteOldest);
+    let config = Config::raw(2, 8).overrun(Overrun::OverwriteOldest);
     let (mut tx, mut rx) = pcm_ring::heap(&config)?;
-    tx.write(&bytes(1, 8))?;
+    let _ = tx.write(&bytes(1, 8))?;
     let grant = rx.read_grant(4);
     assert_eq!(grant.as_slices(), (&[1, 2, 3, 4][..], &[][..]));
     // The consumer's claim: nothing buffered may be discarded, so the new
@@ -1501,12 +1506,12 @@ fn a_held_read_grant_makes_overwrite_oldest_truncate() -> Result {
 fn read_cyclic_wraps_the_destination_and_the_ring_in_one_call() -> Result {
     // Block 2, capacity 8, starting 4 bytes into the storage; Partial, to
     // show that a cyclic read fills with silence whatever the policy.
-    let config = Config::new(2, 8)
+    let config = Config::raw(2, 8)
         .start_position_blocks(2)
         .underrun(Underrun::Partial)
         .silence(Silence::U16_LE);
     let (mut tx, mut rx) = pcm_ring::heap(&config)?;
-    tx.write(&bytes(1, 8))?; // storage: [5 6 7 8 1 2 3 4]
+    let _ = tx.write(&bytes(1, 8))?; // storage: [5 6 7 8 1 2 3 4]
     let mut dma = [0xEE; 6];
     // dma[4..6] from the ring's 4..6, then dma[0..4] from 6..8 and 0..2.
     assert_eq!(got(rx.read_cyclic(&mut dma, 4, 6)?), plain(6, 0));
@@ -1528,7 +1533,7 @@ fn read_cyclic_wraps_the_destination_and_the_ring_in_one_call() -> Result {
     assert_eq!(got(rx.read_cyclic(&mut [], 0, 0)?), plain(0, 0));
     assert_eq!(dma, [0x00, 0x80, 7, 8, 0x00, 0x80]);
     // A whole destination from offset 0 does not wrap it.
-    tx.write(&bytes(20, 6))?;
+    let _ = tx.write(&bytes(20, 6))?;
     assert_eq!(got(rx.read_cyclic(&mut dma, 0, 6)?), plain(6, 0));
     assert_eq!(dma, [20, 21, 22, 23, 24, 25]);
     assert_eq!(
@@ -1551,7 +1556,7 @@ fn read_cyclic_wraps_the_destination_and_the_ring_in_one_call() -> Result {
 #[test]
 fn typed_samples_round_trip() -> Result {
     // i16 stereo: 4-byte blocks.
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(4, 32))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(4, 32))?;
     assert_eq!(tx.write_samples(&[1i16, -1, 300, -300])?.written, 8);
     let grant = rx.read_grant(usize::MAX);
     // Little-endian bytes, as written.
@@ -1563,7 +1568,7 @@ fn typed_samples_round_trip() -> Result {
     let mut out = [0i16; 4];
     assert_eq!(got(rx.read_samples(&mut out)?), plain(8, 0));
     assert_eq!(out, [1, -1, 300, -300]);
-    tx.write_samples(&[5i16, 6])?;
+    let _ = tx.write_samples(&[5i16, 6])?;
     let mut out = [9i16; 4];
     let g = got(rx.read_samples(&mut out)?);
     assert_eq!((g.data, g.silence, g.underrun), (4, 4, true));
@@ -1577,23 +1582,124 @@ fn typed_samples_round_trip() -> Result {
     );
 
     // f32 stereo: 8-byte blocks.
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(8, 64))?;
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(8, 64))?;
     let samples = [0.25f32, -0.5, 1.0, -1.0];
-    tx.write_samples(&samples)?;
+    let _ = tx.write_samples(&samples)?;
     let mut out = [0f32; 4];
-    rx.read_samples(&mut out)?;
+    let _ = rx.read_samples(&mut out)?;
     assert_eq!(out.map(f32::to_bits), samples.map(f32::to_bits));
 
-    // Packed 24-bit stereo: [u8; 3] samples in 6-byte blocks.
-    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(6, 24))?;
-    let samples = [[1u8, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]];
+    // Packed 24-bit stereo: 3-byte samples in 6-byte blocks.
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(6, 24))?;
+    let samples = [[1u8, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]].map(Packed24);
     assert_eq!(tx.write_samples(&samples)?.written, 12);
     let mut first = [0u8; 6];
-    rx.read(&mut first)?;
+    let _ = rx.read(&mut first)?;
     assert_eq!(first, [1, 2, 3, 4, 5, 6]);
-    let mut rest = [[0u8; 3]; 2];
-    rx.read_samples(&mut rest)?;
-    assert_eq!(rest, [[7, 8, 9], [10, 11, 12]]);
+    let mut rest = [Packed24([0u8; 3]); 2];
+    let _ = rx.read_samples(&mut rest)?;
+    assert_eq!(rest.map(|s| s.0), [[7, 8, 9], [10, 11, 12]]);
+    Ok(())
+}
+
+/// Packed 24-bit samples, a `Sample` type of the user's own.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(transparent)]
+struct Packed24([u8; 3]);
+// SAFETY: a transparent byte array: no padding, any bit pattern is valid.
+unsafe impl bytemuck::Zeroable for Packed24 {}
+// SAFETY: as above.
+unsafe impl bytemuck::Pod for Packed24 {}
+impl pcm_ring::Sample for Packed24 {
+    const FORMAT: SampleFormat = SampleFormat::I24;
+}
+
+/// A zero-sized sample type, which no ring can take.
+#[derive(Clone, Copy, Debug)]
+struct Nothing;
+// SAFETY: zero-sized, so no bytes and no padding.
+unsafe impl bytemuck::Zeroable for Nothing {}
+// SAFETY: as above.
+unsafe impl bytemuck::Pod for Nothing {}
+impl pcm_ring::Sample for Nothing {
+    const FORMAT: SampleFormat = SampleFormat::U8;
+}
+
+#[test]
+fn typed_samples_must_match_a_declared_format() -> Result {
+    let stereo_i16 = Format::new(SampleFormat::I16, 2);
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(stereo_i16, 8))?;
+    let wrong = |found| WriteError::SampleFormat {
+        expected: SampleFormat::I16,
+        found,
+    };
+    // Same size, other format: refused, nothing written.
+    assert_eq!(
+        tx.write_samples(&[0.5f32, -0.5]),
+        Err(wrong(SampleFormat::F32))
+    );
+    assert_eq!(tx.write_samples(&[1u16, 2]), Err(wrong(SampleFormat::U16)));
+    assert_eq!(tx.write_samples(&[1u8; 4]), Err(wrong(SampleFormat::U8)));
+    assert_eq!(tx.fill(), 0);
+    assert_eq!(tx.write_samples(&[1i16, -1])?.written, 4);
+    let mut floats = [9f32; 2];
+    assert_eq!(
+        rx.read_samples(&mut floats),
+        Err(ReadError::SampleFormat {
+            expected: SampleFormat::I16,
+            found: SampleFormat::F32
+        })
+    );
+    assert_eq!(floats, [9.0; 2]);
+    assert_eq!(rx.available(), 4, "the refused read lost nothing");
+    let mut out = [0i16; 2];
+    assert_eq!(rx.read_samples(&mut out)?.data, 4);
+    assert_eq!(out, [1, -1]);
+    assert_eq!(
+        WriteError::SampleFormat {
+            expected: SampleFormat::I16,
+            found: SampleFormat::F32
+        }
+        .to_string(),
+        "F32 samples given to a ring of I16 samples"
+    );
+    Ok(())
+}
+
+#[test]
+fn formats_set_frames_and_silence() -> Result {
+    let cases = [
+        (SampleFormat::U8, 2, 2, vec![0x80u8, 0x80]),
+        (SampleFormat::I8, 1, 1, vec![0]),
+        (SampleFormat::I16, 6, 12, vec![0; 12]),
+        (SampleFormat::U16, 1, 2, vec![0x00, 0x80]),
+        (SampleFormat::I24, 2, 6, vec![0; 6]),
+        (SampleFormat::I32, 2, 8, vec![0; 8]),
+        (SampleFormat::U32, 1, 4, vec![0, 0, 0, 0x80]),
+        (SampleFormat::F32, 2, 8, vec![0; 8]),
+        (SampleFormat::F64, 1, 8, vec![0; 8]),
+    ];
+    for (sample, channels, block, silence) in cases {
+        let config = Config::new(Format::new(sample, channels), 10);
+        assert_eq!(
+            (config.block_align(), config.capacity()),
+            (block, 10 * block)
+        );
+        let (_tx, mut rx) = pcm_ring::heap(&config)?;
+        let mut frame = vec![0x55u8; block];
+        let got = rx.read(&mut frame)?;
+        assert_eq!(got.silence, block);
+        assert_eq!(frame, silence, "{sample:?}");
+    }
+    // No channels, or a capacity that overflows: typed errors.
+    assert_eq!(
+        Config::new(Format::new(SampleFormat::I16, 0), 10).validate(),
+        Err(ConfigError::ZeroChannels)
+    );
+    assert!(matches!(
+        Config::new(Format::new(SampleFormat::F64, 2), usize::MAX / 4).validate(),
+        Err(ConfigError::CapacityTooLarge { .. })
+    ));
     Ok(())
 }
 
@@ -1605,21 +1711,21 @@ fn typed_samples_round_trip() -> Result {
 fn static_ring_splits_again_fresh() -> Result {
     let mut ring = StaticRing::<64>::new();
     {
-        let (mut tx, mut rx) = ring.split(&Config::new(4, 48).overrun(Overrun::Truncate))?;
+        let (mut tx, mut rx) = ring.split(&Config::raw(4, 48).overrun(Overrun::Truncate))?;
         assert_eq!(wo(tx.write(&bytes(1, 60))?), (48, 12, 0, 0));
         let mut out = [0u8; 8];
-        rx.read(&mut out)?;
+        let _ = rx.read(&mut out)?;
         assert_eq!(out, [1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!((rx.capacity(), rx.block_align()), (48, 4));
     }
-    let (mut tx, mut rx) = ring.split(&Config::new(2, 64))?;
+    let (mut tx, mut rx) = ring.split(&Config::raw(2, 64))?;
     assert_eq!(
         (tx.fill(), rx.available(), rx.is_end_of_stream()),
         (0, 0, false)
     );
     assert_eq!(totals(rx.counters()), Totals::default());
     assert_eq!(rx.counters().peak_fill, 0);
-    tx.write(&bytes(100, 64))?;
+    let _ = tx.write(&bytes(100, 64))?;
     assert_eq!(drain(&mut rx), bytes(100, 64));
     Ok(())
 }
@@ -1628,7 +1734,7 @@ fn static_ring_splits_again_fresh() -> Result {
 fn static_ring_handles_move_to_threads() -> Result {
     // A ring on this stack, its handles on two other threads.
     let mut ring = StaticRing::<32>::new();
-    let (mut tx, mut rx) = ring.split(&Config::new(4, 32))?;
+    let (mut tx, mut rx) = ring.split(&Config::raw(4, 32))?;
     let frames = if cfg!(miri) { 24u8 } else { 200 };
     let received = std::thread::scope(|s| {
         s.spawn(move || {
@@ -1659,7 +1765,7 @@ fn static_ring_handles_move_to_threads() -> Result {
 
 #[test]
 fn borrowed_memory_at_any_alignment() -> Result {
-    let config = Config::new(6, 60);
+    let config = Config::raw(6, 60);
     let needed = config.required_memory()?;
     const GUARD: u8 = 0x5A;
     // More shifts than any alignment the header can need.
@@ -1671,7 +1777,7 @@ fn borrowed_memory_at_any_alignment() -> Result {
             let memory = &mut backing[shift..shift + needed];
             let (mut tx, mut rx) = pcm_ring::borrowed(&config, memory)?;
             let data = bytes(shift as u8, 60);
-            tx.write(&data)?;
+            let _ = tx.write(&data)?;
             assert_eq!(drain(&mut rx), data, "shift {shift}");
         }
         // Nothing outside the lent memory was touched.
@@ -1685,7 +1791,7 @@ fn borrowed_memory_at_any_alignment() -> Result {
         let memory = &mut backing[shift..shift + needed - 1];
         match pcm_ring::borrowed(&config, memory) {
             Ok((mut tx, mut rx)) => {
-                tx.write(&[shift as u8; 6])?;
+                let _ = tx.write(&[shift as u8; 6])?;
                 assert_eq!(drain(&mut rx), [shift as u8; 6]);
             }
             Err(e) => {
@@ -1725,7 +1831,7 @@ fn counters_add_up_after_mixed_sequences() -> Result {
     let steps = if cfg!(miri) { 200 } else { 4000 };
     for overrun in [Overrun::Reject, Overrun::Truncate, Overrun::OverwriteOldest] {
         for block in [3, 4] {
-            let config = Config::new(block, 5 * block)
+            let config = Config::raw(block, 5 * block)
                 .overrun(overrun)
                 .start_threshold(2 * block)
                 .rearm(ReArm::Prime {
@@ -1765,9 +1871,10 @@ fn counters_add_up_after_mixed_sequences() -> Result {
                                 maybe = o.dropped > 0;
                             }
                             Err(WriteError::Full { .. }) => {
-                                // Refused: nothing given, nothing dropped.
+                                // Refused: nothing given, nothing dropped,
+                                // no overrun.
                                 assert_eq!(overrun, Overrun::Reject);
-                                sure = true;
+                                want.refused += 1;
                             }
                             Err(
                                 WriteError::PartialBlockHeld { .. }
@@ -1795,9 +1902,10 @@ fn counters_add_up_after_mixed_sequences() -> Result {
                                 sure = overwritten > 0 || whole > granted;
                             }
                             Err(WriteError::Full { .. }) => {
-                                // Refused: nothing given, nothing dropped.
+                                // Refused: nothing given, nothing dropped,
+                                // no overrun.
                                 assert_eq!(overrun, Overrun::Reject);
-                                sure = true;
+                                want.refused += 1;
                             }
                             Err(
                                 WriteError::PartialBlockHeld { .. }
@@ -1883,7 +1991,7 @@ fn handles_are_send() -> Result {
     assert_send::<WriteError>();
     assert_send::<ReadError>();
     // Borrowed storage: both handles on other threads of a scope.
-    let config = Config::new(2, 8);
+    let config = Config::raw(2, 8);
     let mut memory = vec![0u8; config.required_memory()?];
     let (mut tx, mut rx) = pcm_ring::borrowed(&config, &mut memory)?;
     std::thread::scope(|s| {
@@ -1898,9 +2006,9 @@ fn handles_are_send() -> Result {
 
 #[test]
 fn overwrite_keeps_the_newest_partial_block_of_a_long_stream_write() -> Result {
-    let config = Config::new(4, 8).overrun(Overrun::OverwriteOldest);
+    let config = Config::raw(4, 8).overrun(Overrun::OverwriteOldest);
     let (mut tx, mut rx) = pcm_ring::heap(&config)?;
-    tx.write(&[0xAA; 4])?;
+    let _ = tx.write(&[0xAA; 4])?;
     // Ten bytes into a two-block ring that holds one: the trailing partial
     // block is the newest data, so it keeps a block and one whole block fits
     // beside it; the oldest buffered block and the input's first block go.

@@ -175,7 +175,7 @@ fn assert_balanced(c: &Counters, rx: &Consumer<'_>) {
 fn wrap_write_read() {
     check(None, || {
         let block = 2;
-        let config = Config::new(block, 2 * block)
+        let config = Config::raw(block, 2 * block)
             .underrun(Underrun::Partial)
             .start_position_blocks(3);
         let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
@@ -194,9 +194,9 @@ fn wrap_write_read() {
         assert!(outcomes.iter().all(|o| o.silence == 0));
         let c = rx.counters();
         assert_eq!((c.written, c.read, c.overwritten), (6, 6, 0));
-        // A refused write is an overrun event but drops nothing: the caller
-        // keeps its bytes.
-        assert_eq!((c.overruns, c.dropped), (rejected, 0));
+        // A refused write drops nothing (the caller keeps its bytes), so it
+        // is counted as refused, not as an overrun.
+        assert_eq!((c.refused, c.overruns, c.dropped), (rejected, 0, 0));
         assert_balanced(&c, &rx);
     });
 }
@@ -210,7 +210,7 @@ fn wrap_write_read() {
 #[test]
 fn wrap_grants() {
     check(None, || {
-        let config = Config::new(1, 3).start_position_blocks(5);
+        let config = Config::raw(1, 3).start_position_blocks(5);
         let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
         let producer = thread::spawn(move || {
             let mut next = 1;
@@ -258,8 +258,8 @@ fn wrap_grants() {
         assert_eq!(seqs, [1, 2, 3, 4]);
         let c = rx.counters();
         assert_eq!((c.written, c.read, c.overwritten), (4, 4, 0));
-        // A refused grant is an overrun event but drops nothing.
-        assert_eq!((c.overruns, c.dropped), (rejected, 0));
+        // A refused grant drops nothing: refused, not an overrun.
+        assert_eq!((c.refused, c.overruns, c.dropped), (rejected, 0, 0));
         assert_balanced(&c, &rx);
     });
 }
@@ -277,7 +277,7 @@ fn wrap_grants() {
 fn stream_partial_blocks() {
     check(Some(3), || {
         let block = 3;
-        let config = Config::new(block, 2 * block)
+        let config = Config::raw(block, 2 * block)
             .underrun(Underrun::Partial)
             .start_position_blocks(3);
         let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
@@ -318,8 +318,8 @@ fn stream_partial_blocks() {
         let c = rx.counters();
         assert_eq!((c.written, c.read), (9, 9));
         // Only the partial fourth frame `finish` discarded is dropped;
-        // refused pieces count as overrun events.
-        assert_eq!((c.dropped, c.overruns), (2, rejected));
+        // refused pieces count as refused.
+        assert_eq!((c.dropped, c.overruns, c.refused), (2, 0, rejected));
         assert_balanced(&c, &rx);
     });
 }
@@ -338,7 +338,7 @@ fn stream_partial_blocks() {
 fn overwrite_oldest_racing_read() {
     check(None, || {
         let block = 2;
-        let config = Config::new(block, 2 * block)
+        let config = Config::raw(block, 2 * block)
             .overrun(Overrun::OverwriteOldest)
             .underrun(Underrun::Partial);
         let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
@@ -381,7 +381,7 @@ fn overwrite_oldest_racing_read() {
 #[test]
 fn overwrite_oldest_racing_grant() {
     check(None, || {
-        let config = Config::new(1, 2).overrun(Overrun::OverwriteOldest);
+        let config = Config::raw(1, 2).overrun(Overrun::OverwriteOldest);
         let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
         let producer = thread::spawn(move || {
             // The second write is longer than the ring: it keeps only its
@@ -430,7 +430,7 @@ fn overwrite_oldest_racing_grant() {
 fn overwrite_oldest_stream() {
     check(Some(5), || {
         let block = 2;
-        let config = Config::new(block, 2 * block)
+        let config = Config::raw(block, 2 * block)
             .overrun(Overrun::OverwriteOldest)
             .underrun(Underrun::Partial);
         let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
@@ -468,7 +468,7 @@ fn overwrite_oldest_stream() {
 #[test]
 fn truncate_racing_read() {
     check(None, || {
-        let config = Config::new(1, 2)
+        let config = Config::raw(1, 2)
             .overrun(Overrun::Truncate)
             .underrun(Underrun::Partial);
         let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
@@ -507,7 +507,7 @@ fn truncate_racing_read() {
 #[test]
 fn reject_racing_read() {
     check(Some(5), || {
-        let config = Config::new(1, 2).underrun(Underrun::Partial);
+        let config = Config::raw(1, 2).underrun(Underrun::Partial);
         let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
         let producer = thread::spawn(move || {
             let mut kept = Vec::new();
@@ -531,11 +531,14 @@ fn reject_racing_read() {
         let (kept, rejected) = producer.join().unwrap();
         assert_eq!(seqs, kept);
         let c = rx.counters();
-        // Every write went in whole or was refused whole (an overrun event
-        // that drops nothing).
+        // Every write went in whole or was refused whole (which drops
+        // nothing and is no overrun).
         let kept_bytes = kept.len() as u64;
         assert_eq!((c.written, c.read), (kept_bytes, kept_bytes));
-        assert_eq!((c.overruns, c.dropped, c.overwritten), (rejected, 0, 0));
+        assert_eq!(
+            (c.refused, c.overruns, c.dropped, c.overwritten),
+            (rejected, 0, 0, 0)
+        );
         assert_balanced(&c, &rx);
     });
 }
@@ -551,7 +554,7 @@ fn reject_racing_read() {
 #[test]
 fn priming_then_end_of_stream() {
     check(None, || {
-        let config = Config::new(1, 4).start_threshold(3);
+        let config = Config::raw(1, 4).start_threshold(3);
         let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
         let producer = thread::spawn(move || {
             tx.write(&frame(1, 1)).unwrap();
@@ -602,7 +605,7 @@ fn priming_then_end_of_stream() {
 #[test]
 fn rearm_prime_racing_writes() {
     check(None, || {
-        let config = Config::new(1, 3).start_threshold(2).rearm(ReArm::Prime {
+        let config = Config::raw(1, 3).start_threshold(2).rearm(ReArm::Prime {
             restart_threshold: 2,
         });
         let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();

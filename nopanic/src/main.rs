@@ -75,7 +75,7 @@ fn opaque_config() -> Config {
         }
     };
     let silence = Silence::from_pattern(black_box(&[0x00, 0x80][..])).unwrap_or(Silence::ZERO);
-    Config::new(black_box(4), black_box(1024))
+    Config::raw(black_box(4), black_box(1024))
         .overrun(overrun)
         .underrun(underrun)
         .rearm(rearm)

@@ -86,79 +86,65 @@ pub enum Op {
     Finish,
 }
 
-/// Sample types for the typed reads and writes, by size.
+/// Sample types for the typed reads and writes, by size: `N` bytes of a
+/// sample the ring does not interpret (the model's rings are raw).
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+struct Bytes<const N: usize>([u8; N]);
+// SAFETY: a transparent byte array: no padding, any bit pattern is valid.
+unsafe impl<const N: usize> bytemuck::Zeroable for Bytes<N> {}
+// SAFETY: as above.
+unsafe impl<const N: usize> bytemuck::Pod for Bytes<N> {}
+impl<const N: usize> pcm_ring::Sample for Bytes<N> {
+    const FORMAT: pcm_ring::SampleFormat = pcm_ring::SampleFormat::U8;
+}
+
 trait Sample: Copy {
     const SIZE: usize;
     fn from_bytes(bytes: &[u8]) -> Self;
     fn put_bytes(self, out: &mut Vec<u8>);
 }
 
-impl Sample for () {
-    const SIZE: usize = 0;
-    fn from_bytes(_: &[u8]) -> Self {}
-    fn put_bytes(self, _: &mut Vec<u8>) {}
+impl<const N: usize> Sample for Bytes<N> {
+    const SIZE: usize = N;
+    fn from_bytes(bytes: &[u8]) -> Self {
+        Bytes(bytes.try_into().expect("sample size"))
+    }
+    fn put_bytes(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0);
+    }
 }
-
-macro_rules! int_sample {
-    ($($t:ty),*) => {$(
-        impl Sample for $t {
-            const SIZE: usize = core::mem::size_of::<$t>();
-            fn from_bytes(bytes: &[u8]) -> Self {
-                <$t>::from_ne_bytes(bytes.try_into().expect("sample size"))
-            }
-            fn put_bytes(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.to_ne_bytes());
-            }
-        }
-    )*};
-}
-int_sample!(u8, u16, u32, u64);
-
-macro_rules! array_sample {
-    ($($n:literal),*) => {$(
-        impl Sample for [u8; $n] {
-            const SIZE: usize = $n;
-            fn from_bytes(bytes: &[u8]) -> Self {
-                bytes.try_into().expect("sample size")
-            }
-            fn put_bytes(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self);
-            }
-        }
-    )*};
-}
-array_sample!(3, 6);
 
 /// Runs `$body` with `$t` bound to the sample type of `$size` bytes.
 macro_rules! with_sample_type {
     ($size:expr, $t:ident => $body:block) => {
         match $size {
             0 => {
-                type $t = ();
+                type $t = Bytes<0>;
                 $body
             }
             1 => {
-                type $t = u8;
+                type $t = Bytes<1>;
                 $body
             }
             2 => {
-                type $t = u16;
+                type $t = Bytes<2>;
                 $body
             }
             3 => {
-                type $t = [u8; 3];
+                type $t = Bytes<3>;
                 $body
             }
             4 => {
-                type $t = u32;
+                type $t = Bytes<4>;
                 $body
             }
             6 => {
-                type $t = [u8; 6];
+                type $t = Bytes<6>;
                 $body
             }
             _ => {
-                type $t = u64;
+                type $t = Bytes<8>;
                 $body
             }
         }

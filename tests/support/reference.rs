@@ -54,7 +54,7 @@ impl Params {
 
     /// The same parameters as a [`Config`].
     pub fn config(&self) -> Config {
-        Config::new(self.block_align, self.capacity)
+        Config::raw(self.block_align, self.capacity)
             .overrun(self.overrun)
             .underrun(self.underrun)
             .silence(self.silence)
@@ -398,8 +398,8 @@ impl Reference {
             let needed = whole.len() + tail_space;
             let free = self.free();
             if needed > free {
-                // Refused: the caller keeps the bytes; only the event counts.
-                self.counters.overruns += 1;
+                // Refused: the caller keeps the bytes; no overrun.
+                self.counters.refused += 1;
                 return Err(WriteError::Full { needed, free });
             }
         }
@@ -467,7 +467,7 @@ impl Reference {
         }
         let (room, overwritten) = self.make_room(len.min(self.p.capacity));
         if self.p.overrun == Overrun::Reject && room < len {
-            self.counters.overruns += 1;
+            self.counters.refused += 1;
             return Err(WriteError::Full {
                 needed: len,
                 free: room,
@@ -691,7 +691,8 @@ impl Reference {
             self.ran_dry();
         }
         let len = deliverable.min(max / self.p.block_align * self.p.block_align);
-        self.claimed = self.p.overrun == Overrun::OverwriteOldest;
+        // The consumer claims only a grant with something in it.
+        self.claimed = self.p.overrun == Overrun::OverwriteOldest && len > 0;
         ReadGrantModel {
             len,
             first: len.min(self.p.capacity - self.position_offset(self.read_pos)),
