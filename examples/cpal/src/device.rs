@@ -122,21 +122,38 @@ impl Request {
     }
 }
 
-fn describe_range(range: &SupportedStreamConfigRange) -> String {
-    let rates = if range.min_sample_rate() == range.max_sample_rate() {
-        format!("{} Hz", range.min_sample_rate())
-    } else {
-        format!("{}-{} Hz", range.min_sample_rate(), range.max_sample_rate())
-    };
-    let buffer = match *range.buffer_size() {
-        SupportedBufferSize::Range { min, max } => format!(", buffer {min}-{max} frames"),
-        SupportedBufferSize::Unknown => String::new(),
-    };
-    format!(
-        "{} x{} {rates}{buffer}",
-        range.sample_format(),
-        range.channels()
-    )
+/// One line per sample format: the channel counts and rates it comes with.
+fn summarize(ranges: &[SupportedStreamConfigRange]) -> Vec<String> {
+    let mut formats: Vec<SampleFormat> = Vec::new();
+    for r in ranges {
+        if !formats.contains(&r.sample_format()) {
+            formats.push(r.sample_format());
+        }
+    }
+    formats
+        .into_iter()
+        .map(|f| {
+            let of = || ranges.iter().filter(move |r| r.sample_format() == f);
+            let span = |lo: u32, hi: u32, unit: &str| {
+                if lo == hi {
+                    format!("{lo} {unit}")
+                } else {
+                    format!("{lo}-{hi} {unit}")
+                }
+            };
+            let channels = span(
+                of().map(|r| u32::from(r.channels())).min().unwrap_or(0),
+                of().map(|r| u32::from(r.channels())).max().unwrap_or(0),
+                "channels",
+            );
+            let rates = span(
+                of().map(|r| r.min_sample_rate()).min().unwrap_or(0),
+                of().map(|r| r.max_sample_rate()).max().unwrap_or(0),
+                "Hz",
+            );
+            format!("{f} {channels} {rates}")
+        })
+        .collect()
 }
 
 /// The stream configuration and sample format for `request` on `device`:
@@ -204,7 +221,7 @@ pub fn choose(
         )),
         None => Err(Error::UnsupportedConfig {
             requested: request.describe(),
-            supported: ranges.iter().map(describe_range).collect(),
+            supported: summarize(&ranges),
         }),
     }
 }
@@ -294,9 +311,23 @@ mod tests {
         ] {
             assert!(!bad.accepts(&range), "{bad:?}");
         }
+        let mono = SupportedStreamConfigRange::new(
+            1,
+            8_000,
+            48_000,
+            SupportedBufferSize::Unknown,
+            SampleFormat::I16,
+        );
+        let float = SupportedStreamConfigRange::new(
+            2,
+            48_000,
+            48_000,
+            SupportedBufferSize::Unknown,
+            SampleFormat::F32,
+        );
         assert_eq!(
-            describe_range(&range),
-            "i16 x2 8000-192000 Hz, buffer 64-4096 frames"
+            summarize(&[range, mono, float]),
+            ["i16 1-2 channels 8000-192000 Hz", "f32 2 channels 48000 Hz"]
         );
         assert_eq!(
             ok.describe(),

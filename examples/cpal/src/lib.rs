@@ -138,7 +138,17 @@ impl fmt::Display for Error {
                     write!(f, "; it supports: {}", supported.join("; "))
                 }
             }
-            Error::Cpal(e) => write!(f, "audio backend: {e}"),
+            Error::Cpal(e) => {
+                write!(f, "audio backend: {e}")?;
+                match e.kind() {
+                    cpal::ErrorKind::DeviceNotAvailable
+                    | cpal::ErrorKind::HostUnavailable
+                    | cpal::ErrorKind::BackendError => {
+                        f.write_str(" (is the audio server running and the device there?)")
+                    }
+                    _ => Ok(()),
+                }
+            }
         }
     }
 }
@@ -740,7 +750,7 @@ mod tests {
         assert_eq!(&out[..data.len()], data, "{}", T::FORMAT);
         assert!(out[data.len()..].iter().all(|&s| s == T::EQUILIBRIUM));
         let bytes = std::mem::size_of::<T>();
-        assert_eq!(got.data, data.len() * bytes);
+        assert_eq!(got.data, std::mem::size_of_val(data));
         assert_eq!(got.silence, 6 * bytes);
         assert!(got.underrun);
         let c = feed.consumer().counters();
