@@ -53,6 +53,11 @@ testing
   --report FILE       also write the final counters as key=value lines
 ";
 
+/// The callback size assumed when sizing the ring before the backend has
+/// said (`BufferSize::Default`): generous, since the ring's memory is cheap and
+/// the fill target, not the capacity, sets the latency.
+const DEFAULT_CALLBACK_HINT: usize = 4096;
+
 /// Where the producer's audio comes from.
 enum Source {
     Sine {
@@ -434,11 +439,12 @@ fn run() -> Result<(), String> {
         wav => wav,
     };
 
-    // Ring geometry, in frames.
-    let target = ms_to_frames(latency_ms, rate).max(1);
-    let start = start_ms.map_or(target, |ms| ms_to_frames(ms, rate));
-    let callback = buffer_frames.map_or(0, |b| b as usize);
-    let capacity = (2 * target).max(target + 2 * callback);
+    // Ring geometry, in frames. The capacity leaves room for a fill target
+    // of two callbacks even when the backend picks the callback size.
+    let latency = ms_to_frames(latency_ms, rate).max(1);
+    let start = start_ms.map_or(latency, |ms| ms_to_frames(ms, rate));
+    let callback_hint = buffer_frames.map_or(DEFAULT_CALLBACK_HINT, |b| b as usize);
+    let capacity = 2 * latency.max(2 * callback_hint);
     if start > capacity {
         return Err(format!(
             "--start-ms {} is above the ring's {:.1} ms",
@@ -451,27 +457,43 @@ fn run() -> Result<(), String> {
         .ring_config(capacity)
         .map_err(|e| e.to_string())?
         .start_threshold(start * fb)
-        .low_watermark(target / 2 * fb);
+        .low_watermark(latency / 2 * fb);
     let (tx, rx) = pcm_ring::heap(&ring).map_err(|e| e.to_string())?;
 
     let device_id = device
         .id()
         .map(|id| id.to_string())
         .unwrap_or_else(|_| "?".into());
+    let stats = Arc::new(StreamStats::default());
+    let feed = OutputFeed::new(rx, format, Arc::clone(&stats));
+    let stream = build_stream(&device, config, sample_format, feed, Arc::clone(&stats))
+        .map_err(|e| format!("cannot open the output stream: {e}"))?;
+    // The backend's callback size, known once the stream exists. At start
+    // the device pulls its whole buffer (two callbacks with cpal's ALSA
+    // backend) back to back, so the fill target is at least two callbacks.
+    let callback = stream.buffer_size().map_or(callback_hint, |n| n as usize);
+    let target = latency.max(2 * callback).min(capacity);
     println!(
-        "stream:  {device_id}, {sample_format} x{} at {rate} Hz, buffer {}",
+        "stream:  {device_id}, {sample_format} x{} at {rate} Hz, {callback} frames per callback ({:.1} ms)",
         config.channels,
-        match config.buffer_size {
-            cpal::BufferSize::Fixed(n) => format!("{n} frames"),
-            cpal::BufferSize::Default => "backend default".into(),
-        }
+        frames_to_ms(callback as u64, rate),
     );
     println!(
-        "ring:    {capacity} frames ({:.1} ms) of {fb} bytes, target fill {:.1} ms, start at {:.1} ms",
+        "ring:    {capacity} frames ({:.1} ms) of {fb} bytes, target fill {:.1} ms{}, start at {:.1} ms",
         frames_to_ms(capacity as u64, rate),
         frames_to_ms(target as u64, rate),
+        if target > latency {
+            " (two callbacks)"
+        } else {
+            ""
+        },
         frames_to_ms(start as u64, rate),
     );
+    if 2 * callback > capacity {
+        eprintln!(
+            "play: warning: callbacks of {callback} frames leave no headroom in a ring of {capacity}; raise --latency-ms"
+        );
+    }
 
     let total_frames = seconds.map(|s| (s * f64::from(rate)).round() as u64);
     let seconds_expected = match (seconds, &wav) {
@@ -496,10 +518,11 @@ fn run() -> Result<(), String> {
         stall,
         // A quarter of the target, within 1..5 ms: the fill never falls far
         // below the target between two looks.
-        poll: Duration::from_secs_f64((latency_ms / 4.0).clamp(1.0, 5.0) / 1000.0),
+        poll: Duration::from_secs_f64(
+            (frames_to_ms(target as u64, rate) / 4.0).clamp(1.0, 5.0) / 1000.0,
+        ),
     };
 
-    let stats = Arc::new(StreamStats::default());
     let progress = Arc::new(Progress::default());
     let stop = Arc::new(AtomicBool::new(false));
     let producer = spawn_producer(
@@ -511,14 +534,20 @@ fn run() -> Result<(), String> {
         Arc::clone(&progress),
         Arc::clone(&stop),
     )?;
-    let feed = OutputFeed::new(rx, format, Arc::clone(&stats));
-    let stream = build_stream(&device, config, sample_format, feed, Arc::clone(&stats))
-        .and_then(|s| s.play().map(|()| s).map_err(Into::into))
-        .map_err(|e| {
-            stop.store(true, Ordering::Relaxed);
-            producer.thread().unpark();
-            format!("cannot start playback: {e}")
-        })?;
+    // Let the producer fill the ring to the start threshold before the
+    // device starts pulling (as long as it takes a decoder to get going).
+    let prefill = Instant::now();
+    while progress.fill.load(Ordering::Relaxed) < (start.min(target) * fb) as u64
+        && !producer.is_finished()
+        && prefill.elapsed() < Duration::from_secs(2)
+    {
+        thread::sleep(Duration::from_millis(1));
+    }
+    if let Err(e) = stream.play() {
+        stop.store(true, Ordering::Relaxed);
+        producer.thread().unpark();
+        return Err(format!("cannot start playback: {e}"));
+    }
 
     // Wait for the end of the stream, watching that callbacks keep coming.
     let show_progress = !quiet && (progress_flag || seconds_expected > 2.0);

@@ -228,45 +228,9 @@ impl Report {
         self.add("stream_errors", s.errors);
     }
 
-    /// Prints the summary, and writes the pairs to `path` if given.
+    /// Writes the pairs to `path` if given, and prints the summary (a closed
+    /// stdout is not an error).
     pub fn finish(&self, title: &str, path: Option<&str>) -> Result<(), String> {
-        let get = |k: &str| {
-            self.pairs
-                .iter()
-                .find(|(key, _)| key == k)
-                .map_or("?", |(_, v)| v.as_str())
-        };
-        println!("{title}");
-        println!(
-            "  ring:      written {} frames, read {}, dropped {}, overwritten {}, peak fill {}",
-            get("written_frames"),
-            get("read_frames"),
-            get("dropped_frames"),
-            get("overwritten_frames"),
-            get("peak_fill_frames"),
-        );
-        println!(
-            "  silence:   priming {} frames, underrun {} ({} underruns), end {}",
-            get("silence_priming_frames"),
-            get("silence_underrun_frames"),
-            get("underruns"),
-            get("silence_end_frames"),
-        );
-        println!("  overruns:  {}", get("overruns"));
-        println!(
-            "  callbacks: {} ({} frames in all, {}..{} per callback), {} failed, {} low-watermark crossings",
-            get("callbacks"),
-            get("callback_frames"),
-            get("min_callback_frames"),
-            get("max_callback_frames"),
-            get("failed_callbacks"),
-            get("low_watermark_events"),
-        );
-        println!(
-            "  cpal:      {} xruns, {} other stream errors",
-            get("xruns"),
-            get("stream_errors")
-        );
         let mut text = String::new();
         for (k, v) in &self.pairs {
             let _ = writeln!(text, "{k}={v}");
@@ -274,6 +238,39 @@ impl Report {
         if let Some(path) = path {
             std::fs::write(path, &text).map_err(|e| format!("cannot write {path}: {e}"))?;
         }
+        let get = |k: &str| {
+            self.pairs
+                .iter()
+                .find(|(key, _)| key == k)
+                .map_or("?", |(_, v)| v.as_str())
+        };
+        let summary = format!(
+            "{title}\n\
+             \x20 ring:      written {} frames, read {}, dropped {}, overwritten {}, peak fill {}\n\
+             \x20 silence:   priming {} frames, underrun {} ({} underruns), end {}\n\
+             \x20 overruns:  {}\n\
+             \x20 callbacks: {} ({} frames in all, {}..{} per callback), {} failed, {} low-watermark crossings\n\
+             \x20 cpal:      {} xruns, {} other stream errors\n",
+            get("written_frames"),
+            get("read_frames"),
+            get("dropped_frames"),
+            get("overwritten_frames"),
+            get("peak_fill_frames"),
+            get("silence_priming_frames"),
+            get("silence_underrun_frames"),
+            get("underruns"),
+            get("silence_end_frames"),
+            get("overruns"),
+            get("callbacks"),
+            get("callback_frames"),
+            get("min_callback_frames"),
+            get("max_callback_frames"),
+            get("failed_callbacks"),
+            get("low_watermark_events"),
+            get("xruns"),
+            get("stream_errors"),
+        );
+        let _ = std::io::stdout().lock().write_all(summary.as_bytes());
         Ok(())
     }
 }
