@@ -73,9 +73,12 @@ if [ "${1:-}" = "--inside" ]; then
     pids+=($!)
     # For the outer script, should this session be killed before its trap runs.
     echo "${pids[@]}" >"$work/daemons.pid"
+    # Up = WirePlumber made the null sink the default sink: its policy runs,
+    # so new streams get linked (before that, a stream plays two callbacks
+    # and stalls).
     up=0
     for _ in $(seq 100); do
-        if wpctl status 2>/dev/null | grep -q "Test Null Sink"; then
+        if wpctl status 2>/dev/null | grep -q '\*.*Test Null Sink'; then
             up=1
             break
         fi
@@ -88,7 +91,7 @@ if [ "${1:-}" = "--inside" ]; then
         echo "--- pipewire.log"; tail -n 30 "$work/pipewire.log"
         echo "--- wireplumber.log"; tail -n 30 "$work/wireplumber.log"
         echo "--- wpctl status"; wpctl status 2>&1 | head -n 40
-        die "the audio server did not come up (no \"Test Null Sink\" within 10 s)"
+        die "the audio server did not come up (no default sink \"Test Null Sink\" within 10 s)"
     fi
     wpctl status | sed -n '/^Audio/,/Streams/p'
 
@@ -124,24 +127,43 @@ if [ "${1:-}" = "--inside" ]; then
             && analyze tap "$work/stall-$1.raw" --report "$work/stall-$1.report" --expect stall
     }
     wav_file() {
-        sox -n -r 48000 -c 1 -b 16 -e signed-integer "$work/sine.wav" synth 1.5 sine 440 vol 0.5 \
+        # -D: no dither, so the file holds a plain quantised sine.
+        sox -D -n -r 48000 -c 1 -b 16 -e signed-integer "$work/sine.wav" synth 1.5 sine 440 vol 0.5 \
             && play_tapped wav --wav "$work/sine.wav" \
             && analyze tap "$work/wav.raw" --report "$work/wav.report" --expect continuous --source-bits 16
     }
-    record_monitor() {
+    # cpal's ALSA backend keeps two periods in the device; with 2048-frame
+    # periods (43 ms) the two streams ride out scheduling delays on a busy
+    # two-core machine.
+    record_once() {
         mkdir -p "$work/monitor/alsa"
         cp "$assets/asoundrc-monitor" "$work/monitor/alsa/asoundrc"
         XDG_CONFIG_HOME=$work/monitor "$bin/record" --out "$work/monitor.wav" --seconds 3.5 \
-            --report "$work/monitor.report" >"$work/record.log" 2>&1 &
+            --buffer-frames 2048 --quiet --report "$work/monitor.report" >"$work/record.log" 2>&1 &
         local rec=$!
         sleep 0.7
-        play_tapped during-record --seconds 2
+        play_tapped during-record --seconds 2 --buffer-frames 2048
         local play_rc=$?
         wait "$rec"
         local rec_rc=$?
         cat "$work/record.log"
         [ "$play_rc" -eq 0 ] && [ "$rec_rc" -eq 0 ] \
             && analyze wav "$work/monitor.wav" --report "$work/monitor.report" --min-seconds 1.9
+    }
+    record_monitor() {
+        record_once && return 0
+        # One more try only when cpal itself reported a device xrun (the
+        # process was not scheduled in time): that gap is the machine's, not
+        # the ring's. Any other failure stands.
+        local x
+        x=$(sed -n 's/^xruns=//p' "$work/during-record.report" "$work/monitor.report" 2>/dev/null \
+            | awk '{ s += $1 } END { print s + 0 }')
+        if [ "$x" -gt 0 ]; then
+            echo "cpal reported $x device xrun(s) in this attempt; trying once more"
+            record_once
+        else
+            return 1
+        fi
     }
     step "play f32: continuous 440 Hz sine, no gap, no phase jump" continuous f32
     step "play f32: one 200 ms stall = one silent stretch of the reported length" stall f32
