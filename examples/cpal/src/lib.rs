@@ -301,6 +301,25 @@ impl FrameFormat {
         Ok(config)
     }
 
+    /// The same layout as pcm-ring's own [`pcm_ring::SampleFormat`], where
+    /// there is one: cpal's `I24` (4-byte container), `U24`, `I64` and `U64`
+    /// have none, so this adapter makes its rings with
+    /// [`Config::raw`](pcm_ring::Config::raw) and its own silence.
+    pub fn ring_sample_format(&self) -> Option<pcm_ring::SampleFormat> {
+        use pcm_ring::SampleFormat as Ring;
+        Some(match self.sample_format {
+            SampleFormat::U8 => Ring::U8,
+            SampleFormat::I8 => Ring::I8,
+            SampleFormat::I16 => Ring::I16,
+            SampleFormat::U16 => Ring::U16,
+            SampleFormat::I32 => Ring::I32,
+            SampleFormat::U32 => Ring::U32,
+            SampleFormat::F32 => Ring::F32,
+            SampleFormat::F64 => Ring::F64,
+            _ => return None,
+        })
+    }
+
     /// Fills `out` with this format's silence (any length; a trailing partial
     /// sample gets the start of the pattern).
     pub fn fill_silence(&self, out: &mut [u8]) {
@@ -713,6 +732,25 @@ mod tests {
     }
 
     #[test]
+    fn agrees_with_the_ring_formats() {
+        for f in PCM {
+            let ff = FrameFormat::new(f, 2).unwrap();
+            match ff.ring_sample_format() {
+                Some(ring) => {
+                    assert_eq!(ring.bytes(), ff.sample_bytes(), "{f}");
+                    if cfg!(target_endian = "little") {
+                        assert_eq!(ring.silence(), ff.silence(), "{f}");
+                    }
+                }
+                None => assert!(matches!(
+                    f,
+                    SampleFormat::I24 | SampleFormat::U24 | SampleFormat::I64 | SampleFormat::U64
+                )),
+            }
+        }
+    }
+
+    #[test]
     fn frame_sizes() {
         let sizes = [1, 2, 4, 4, 8, 1, 2, 4, 4, 8, 4, 8];
         for (f, size) in PCM.into_iter().zip(sizes) {
@@ -742,7 +780,7 @@ mod tests {
     fn fill_then_silence<T: RingSample + std::fmt::Debug + cpal::FromSample<f32>>(data: &[T]) {
         let format = FrameFormat::new(T::FORMAT, 2).unwrap();
         let (mut tx, rx) = pcm_ring::heap(&format.ring_config(64).unwrap()).unwrap();
-        let _ = tx.write_samples(data).unwrap();
+        let _ = tx.write(bytemuck::cast_slice(data)).unwrap();
         let stats = Arc::new(StreamStats::default());
         let mut feed = OutputFeed::new(rx, format, Arc::clone(&stats));
         let mut out = vec![T::from_sample_(0.25f32); data.len() + 6];

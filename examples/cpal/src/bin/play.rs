@@ -194,7 +194,8 @@ fn produce<W: bytemuck::Pod>(
     let mut generated = 0u64;
     let mut stalled = None;
     loop {
-        if stop.load(Ordering::Relaxed) {
+        // Stopped, or the stream (and its consumer) is gone.
+        if stop.load(Ordering::Relaxed) || tx.is_abandoned() {
             break;
         }
         if let Some((at, length)) = plan.stall {
@@ -237,7 +238,7 @@ fn produce<W: bytemuck::Pod>(
             }
         }
         let outcome = tx
-            .write_samples(&wire)
+            .write(bytemuck::cast_slice(&wire))
             .map_err(|e| format!("ring write: {e}"))?;
         generated += (outcome.written / frame_bytes) as u64;
         progress.peak(peak);

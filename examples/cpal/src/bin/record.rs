@@ -117,7 +117,7 @@ fn write_wav<W: bytemuck::Pod>(
         }
         // Underrun::Partial: only what is there.
         let got = rx
-            .read_samples(&mut buf)
+            .read(bytemuck::cast_slice_mut(&mut buf))
             .map_err(|e| format!("ring read: {e}"))?;
         let n = got.data / std::mem::size_of::<W>();
         let mut peak = 0.0f32;
@@ -134,7 +134,9 @@ fn write_wav<W: bytemuck::Pod>(
         }
         progress.peak(peak);
         frames += (got.data / frame_bytes) as u64;
-        if got.end_of_stream || (stopping && got.data == 0) {
+        // The end: the callback's producer finished (the stream was
+        // dropped) and everything was read.
+        if got.end_of_stream || (got.data == 0 && (stopping || rx.is_abandoned())) {
             break;
         }
     }

@@ -218,6 +218,7 @@ impl Report {
         }
         self.add("underruns", c.underruns);
         self.add("overruns", c.overruns);
+        self.add("refused", c.refused);
         self.add("callbacks", s.callbacks);
         self.add("callback_frames", s.frames);
         self.add("min_callback_frames", s.min_callback_frames);
@@ -248,7 +249,7 @@ impl Report {
             "{title}\n\
              \x20 ring:      written {} frames, read {}, dropped {}, overwritten {}, peak fill {}\n\
              \x20 silence:   priming {} frames, underrun {} ({} underruns), end {}\n\
-             \x20 overruns:  {}\n\
+             \x20 overruns:  {} (writes that lost audio), {} refused (Reject)\n\
              \x20 callbacks: {} ({} frames in all, {}..{} per callback), {} failed, {} low-watermark crossings\n\
              \x20 cpal:      {} xruns, {} other stream errors\n",
             get("written_frames"),
@@ -261,6 +262,7 @@ impl Report {
             get("underruns"),
             get("silence_end_frames"),
             get("overruns"),
+            get("refused"),
             get("callbacks"),
             get("callback_frames"),
             get("min_callback_frames"),
