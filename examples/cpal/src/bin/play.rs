@@ -58,6 +58,9 @@ testing
 /// the fill target, not the capacity, sets the latency.
 const DEFAULT_CALLBACK_HINT: usize = 4096;
 
+/// Callbacks the device may ask for back to back when playback starts.
+const START_CALLBACKS: usize = 3;
+
 /// Where the producer's audio comes from.
 enum Source {
     Sine {
@@ -441,11 +444,11 @@ fn run() -> Result<(), String> {
     };
 
     // Ring geometry, in frames. The capacity leaves room for a fill target
-    // of two callbacks even when the backend picks the callback size.
+    // of three callbacks even when the backend picks the callback size.
     let latency = ms_to_frames(latency_ms, rate).max(1);
     let start = start_ms.map_or(latency, |ms| ms_to_frames(ms, rate));
     let callback_hint = buffer_frames.map_or(DEFAULT_CALLBACK_HINT, |b| b as usize);
-    let capacity = 2 * latency.max(2 * callback_hint);
+    let capacity = 2 * latency.max(START_CALLBACKS * callback_hint);
     if start > capacity {
         return Err(format!(
             "--start-ms {} is above the ring's {:.1} ms",
@@ -470,10 +473,12 @@ fn run() -> Result<(), String> {
     let stream = build_stream(&device, config, sample_format, feed, Arc::clone(&stats))
         .map_err(|e| format!("cannot open the output stream: {e}"))?;
     // The backend's callback size, known once the stream exists. At start
-    // the device pulls its whole buffer (two callbacks with cpal's ALSA
-    // backend) back to back, so the fill target is at least two callbacks.
+    // the device pulls its whole buffer back to back (two callbacks with
+    // cpal's ALSA backend), and PipeWire takes one of them into its graph at
+    // once, which frees room for a third: the fill target covers three
+    // callbacks, or the start of playback underruns.
     let callback = stream.buffer_size().map_or(callback_hint, |n| n as usize);
-    let target = latency.max(2 * callback).min(capacity);
+    let target = latency.max(START_CALLBACKS * callback).min(capacity);
     println!(
         "stream:  {device_id}, {sample_format} x{} at {rate} Hz, {callback} frames per callback ({:.1} ms)",
         config.channels,
@@ -484,13 +489,13 @@ fn run() -> Result<(), String> {
         frames_to_ms(capacity as u64, rate),
         frames_to_ms(target as u64, rate),
         if target > latency {
-            " (two callbacks)"
+            " (three callbacks)"
         } else {
             ""
         },
         frames_to_ms(start as u64, rate),
     );
-    if 2 * callback > capacity {
+    if START_CALLBACKS * callback > capacity {
         eprintln!(
             "play: warning: callbacks of {callback} frames leave no headroom in a ring of {capacity}; raise --latency-ms"
         );
