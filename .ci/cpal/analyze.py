@@ -213,9 +213,18 @@ def cmd_tap(args):
         check(max(wa, wb) <= tol, "the sine is continuous before and after the stretch (residuals %.2e, %.2e; limit %.2e)" % (wa, wb, tol))
         # Across the stretch: the audio after it continues the audio before
         # it, so the stall delayed the stream and lost none of it.
-        seam = before[-2:] + after[:2]
-        ws, _ = max_residual(seam, w)
-        check(ws <= tol, "no audio lost across the stretch: the sine resumes at the next sample (seam residual %.2e)" % ws)
+        # The sine's own exact zero (phase 0) next to the stretch looks like
+        # silence: allow up to two of the stretch's frames to be that sample.
+        for own_zeros in range(3):
+            seam = before[-2:] + [0.0] * own_zeros + after[:2]
+            ws, _ = max_residual(seam, w)
+            if ws <= tol:
+                break
+        check(
+            ws <= tol,
+            "no audio lost across the stretch: the sine resumes at the next sample "
+            "(seam residual %.2e; %d of the stretch's frames are the sine's own zero)" % (ws, own_zeros),
+        )
         data = len(before) + len(after)
         f = frequency(before + after, rate)
     check(abs(f - args.freq) < 0.5, "frequency %.3f Hz (want %.1f +- 0.5)" % (f, args.freq))
