@@ -1,0 +1,251 @@
+/*
+ * Drives the pcm-ring WaveRT C ABI the way a SYSVAD-derived miniport does:
+ * an IOCTL dispatch routine writes the app's audio in pieces of any length,
+ * a timer DPC moves the position and copies the ring into the cyclic DMA
+ * buffer, and the "audio engine" checks every frame it reads from that
+ * buffer: sequence-numbered frames in order, or the format's silence.
+ *
+ * Build (see .ci/wavert.sh):
+ *   gcc -std=c11 -Wall -Wextra -Werror -I include tests/harness.c \
+ *       libpcm_ring_wavert_capi.a -o harness
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pcm_ring_wavert.h"
+
+static int passed, failed;
+
+#define CHECK(cond)                                                        \
+    do {                                                                   \
+        if (cond) {                                                        \
+            passed++;                                                      \
+        } else {                                                           \
+            failed++;                                                      \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,         \
+                    __LINE__, #cond);                                      \
+        }                                                                  \
+    } while (0)
+
+#define QPC_FREQUENCY 3579545ull /* an odd QPC frequency */
+
+/* A small deterministic generator for the IOCTL lengths and timer jitter. */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rng(uint64_t below) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state % below;
+}
+
+/* Nonpaged memory: deliberately misaligned by one byte. */
+static PcmWavertStream *create(const PcmWavertConfig *config, void **block) {
+    size_t size = 0;
+    PcmWavertStream *stream = NULL;
+    CHECK(pcm_wavert_memory_size(config, &size) == PCM_WAVERT_STATUS_SUCCESS);
+    *block = malloc(size + 1);
+    CHECK(pcm_wavert_create(config, (uint8_t *)*block + 1, size - 1, &stream) ==
+          PCM_WAVERT_STATUS_BUFFER_TOO_SMALL);
+    CHECK(pcm_wavert_create(config, (uint8_t *)*block + 1, size, &stream) ==
+          PCM_WAVERT_STATUS_SUCCESS);
+    return stream;
+}
+
+/* The IOCTL dispatch routine (one sequential queue: one writer). */
+static int32_t dispatch_write(PcmWavertStream *s, const uint8_t *buf, size_t len) {
+    size_t accepted = 0;
+    int32_t status = pcm_wavert_ioctl_write(s, buf, len, &accepted);
+    if (status == PCM_WAVERT_STATUS_SUCCESS) {
+        CHECK(accepted <= len);
+    }
+    return status;
+}
+
+static void run(PcmWavertStream *s, uint32_t state, uint64_t qpc) {
+    CHECK(pcm_wavert_set_state(s, state, qpc, QPC_FREQUENCY) == PCM_WAVERT_STATUS_SUCCESS);
+}
+
+/* 48 kHz 16-bit stereo: 4-byte frames numbered 1, 2, 3 ... (never 0). */
+static void put_frame(uint8_t *p, uint32_t n) { memcpy(p, &n, 4); }
+static uint32_t get_frame(const uint8_t *p) {
+    uint32_t n;
+    memcpy(&n, p, 4);
+    return n;
+}
+
+static void stream_through_the_timer(void) {
+    PcmWavertConfig config = {
+        .sample_rate = 48000,
+        .channels = 2,
+        .bits_per_sample = 16,
+        .ring_bytes = 7680, /* 40 ms */
+        .overrun = PCM_WAVERT_OVERRUN_REJECT,
+        .start_threshold_bytes = 0,
+        .low_watermark_bytes = 3840,
+        .silence_ahead_bytes = 0,
+    };
+    void *block;
+    PcmWavertStream *s = create(&config, &block);
+    uint32_t actual = 0;
+    CHECK(pcm_wavert_allocate_buffer(s, 1922, 2, &actual) == PCM_WAVERT_STATUS_SUCCESS);
+    CHECK(actual == 1920); /* rounded down to whole frames */
+    uint8_t *dma = malloc(actual);
+    memset(dma, 0x55, actual); /* stale garbage the engine must never hear */
+
+    /* The app pre-fills 20 ms before the client starts the stream. */
+    uint8_t app[4096];
+    uint32_t next_written = 1, next_heard = 1;
+    size_t pending = 0; /* bytes of app[] not yet sent */
+    while (next_written <= 960) {
+        put_frame(app, next_written++);
+        CHECK(dispatch_write(s, app, 4) == PCM_WAVERT_STATUS_SUCCESS);
+    }
+
+    run(s, PCM_WAVERT_KSSTATE_ACQUIRE, 0);
+    run(s, PCM_WAVERT_KSSTATE_PAUSE, 0);
+    CHECK(pcm_wavert_set_state(s, PCM_WAVERT_KSSTATE_STOP, 0, QPC_FREQUENCY) ==
+          PCM_WAVERT_STATUS_INVALID_DEVICE_STATE); /* PAUSE -> STOP skips ACQUIRE */
+    run(s, PCM_WAVERT_KSSTATE_ACQUIRE, 0);
+    run(s, PCM_WAVERT_KSSTATE_STOP, 0);
+    CHECK(pcm_wavert_set_state(s, PCM_WAVERT_KSSTATE_RUN, 0, QPC_FREQUENCY) ==
+          PCM_WAVERT_STATUS_INVALID_DEVICE_STATE); /* STOP -> RUN skips two */
+    run(s, PCM_WAVERT_KSSTATE_ACQUIRE, 0);
+    run(s, PCM_WAVERT_KSSTATE_PAUSE, 0);
+    uint64_t qpc = 1000;
+    run(s, PCM_WAVERT_KSSTATE_RUN, qpc);
+
+    uint64_t heard_frames = 0, silence_frames = 0, linear = 0;
+    for (int dpc = 0; dpc < 20000; dpc++) {
+        /* IOCTLs: the app keeps about 20 ms queued, in pieces of any length. */
+        PcmWavertCounters c;
+        CHECK(pcm_wavert_counters(s, &c) == PCM_WAVERT_STATUS_SUCCESS);
+        if (c.fill < 3840) {
+            while (pending + 4 <= sizeof app && pending < 1920) {
+                put_frame(app + pending, next_written++);
+                pending += 4;
+            }
+            size_t sent = 0;
+            while (sent < pending) {
+                size_t len = 1 + rng(700);
+                if (len > pending - sent) len = pending - sent;
+                CHECK(dispatch_write(s, app + sent, len) == PCM_WAVERT_STATUS_SUCCESS);
+                sent += len;
+            }
+            pending = 0;
+        }
+        /* The timer DPC, about every millisecond, sometimes twice per tick. */
+        if (rng(10) != 0) qpc += QPC_FREQUENCY / 1000 - 200 + rng(400);
+        PcmWavertTick tick;
+        CHECK(pcm_wavert_timer(s, dma, actual, qpc, QPC_FREQUENCY, &tick) ==
+              PCM_WAVERT_STATUS_SUCCESS);
+        CHECK(tick.data_bytes + tick.silence_bytes == tick.frames * 4);
+        /* The audio engine reads what moved. */
+        for (uint64_t i = 0; i < tick.frames; i++) {
+            uint32_t n = get_frame(dma + (linear % actual));
+            linear += 4;
+            if (n == 0) {
+                silence_frames++;
+            } else {
+                CHECK(n == next_heard);
+                if (n != next_heard) break;
+                next_heard++;
+                heard_frames++;
+            }
+        }
+    }
+    PcmWavertPosition pos;
+    CHECK(pcm_wavert_position(s, &pos) == PCM_WAVERT_STATUS_SUCCESS);
+    CHECK(pos.linear_position == linear);
+    CHECK(pos.play_offset == linear % actual);
+    CHECK(pos.presentation_frames == linear / 4);
+    /* floor(elapsed * 48000 / f) frames, exactly. */
+    CHECK(pos.presentation_frames == (qpc - 1000) * 48000 / QPC_FREQUENCY);
+    CHECK(heard_frames > 900000 / 2);
+    CHECK(silence_frames == 0);
+
+    /* The ring full under REJECT: STATUS_DEVICE_BUSY, nothing written. */
+    PcmWavertCounters before, after;
+    CHECK(pcm_wavert_counters(s, &before) == PCM_WAVERT_STATUS_SUCCESS);
+    uint8_t big[7680];
+    memset(big, 1, sizeof big);
+    CHECK(dispatch_write(s, big, 7680 - before.fill + 4) == PCM_WAVERT_STATUS_DEVICE_BUSY);
+    CHECK(dispatch_write(s, big, 7681) == PCM_WAVERT_STATUS_INVALID_BUFFER_SIZE);
+    CHECK(dispatch_write(s, big, 0) == PCM_WAVERT_STATUS_INVALID_BUFFER_SIZE);
+    CHECK(pcm_wavert_ioctl_write(s, NULL, 4, NULL) == PCM_WAVERT_STATUS_INVALID_PARAMETER);
+    CHECK(pcm_wavert_counters(s, &after) == PCM_WAVERT_STATUS_SUCCESS);
+    CHECK(after.fill == before.fill && after.written == before.written);
+
+    /* A DMA buffer of the wrong length, a misaligned out-pointer. */
+    CHECK(pcm_wavert_timer(s, dma, actual - 4, qpc + 10000, QPC_FREQUENCY, NULL) ==
+          PCM_WAVERT_STATUS_INVALID_BUFFER_SIZE);
+    CHECK(pcm_wavert_timer(s, dma, actual, qpc + 10000, QPC_FREQUENCY,
+                           (PcmWavertTick *)((uint8_t *)&after + 1)) ==
+          PCM_WAVERT_STATUS_INVALID_PARAMETER);
+    CHECK(pcm_wavert_position(NULL, &pos) == PCM_WAVERT_STATUS_INVALID_PARAMETER);
+
+    /* STOP resets the positions. */
+    run(s, PCM_WAVERT_KSSTATE_PAUSE, qpc);
+    run(s, PCM_WAVERT_KSSTATE_ACQUIRE, qpc);
+    run(s, PCM_WAVERT_KSSTATE_STOP, qpc);
+    CHECK(pcm_wavert_position(s, &pos) == PCM_WAVERT_STATUS_SUCCESS);
+    CHECK(pos.linear_position == 0 && pos.presentation_frames == 0);
+
+    CHECK(pcm_wavert_destroy(s) == PCM_WAVERT_STATUS_SUCCESS);
+    CHECK(pcm_wavert_destroy(s) == PCM_WAVERT_STATUS_INVALID_PARAMETER);
+    free(dma);
+    free(block);
+}
+
+/* Unsigned 8-bit: a shortfall is 0x80, never stale bytes or zeros. */
+static void unsigned_8_bit_silence(void) {
+    PcmWavertConfig config = {
+        .sample_rate = 48000,
+        .channels = 2,
+        .bits_per_sample = 8,
+        .ring_bytes = 960,
+        .overrun = PCM_WAVERT_OVERRUN_OVERWRITE_OLDEST,
+    };
+    void *block;
+    PcmWavertStream *s = create(&config, &block);
+    uint32_t actual = 0;
+    CHECK(pcm_wavert_allocate_buffer(s, 192, 1, &actual) == PCM_WAVERT_STATUS_SUCCESS);
+    uint8_t dma[192];
+    memset(dma, 0x55, sizeof dma);
+    const uint8_t frames[6] = {1, 2, 3, 4, 5, 6};
+    /* An odd split: one frame and a held byte, then the rest. */
+    CHECK(dispatch_write(s, frames, 3) == PCM_WAVERT_STATUS_SUCCESS);
+    CHECK(dispatch_write(s, frames + 3, 3) == PCM_WAVERT_STATUS_SUCCESS);
+    run(s, PCM_WAVERT_KSSTATE_ACQUIRE, 0);
+    run(s, PCM_WAVERT_KSSTATE_PAUSE, 0);
+    run(s, PCM_WAVERT_KSSTATE_RUN, 0);
+    PcmWavertTick tick;
+    /* Just over 0.5 ms: 24 frames, 3 of data. */
+    const uint64_t half_ms = QPC_FREQUENCY / 2000 + 1;
+    CHECK(pcm_wavert_timer(s, dma, sizeof dma, half_ms, QPC_FREQUENCY, &tick) ==
+          PCM_WAVERT_STATUS_SUCCESS);
+    CHECK(tick.frames == 24 && tick.data_bytes == 6 && tick.silence_bytes == 42);
+    CHECK(tick.underrun == 1);
+    CHECK(memcmp(dma, frames, 6) == 0);
+    int silence_ok = 1;
+    for (int i = 6; i < 48; i++) silence_ok &= dma[i] == 0x80;
+    CHECK(silence_ok);
+    CHECK(dma[48] == 0x55); /* not reached yet */
+    /* A second DPC on the same tick moves nothing. */
+    CHECK(pcm_wavert_timer(s, dma, sizeof dma, half_ms, QPC_FREQUENCY, &tick) ==
+          PCM_WAVERT_STATUS_SUCCESS);
+    CHECK(tick.frames == 0 && tick.data_bytes == 0);
+    PcmWavertCounters c;
+    CHECK(pcm_wavert_counters(s, &c) == PCM_WAVERT_STATUS_SUCCESS);
+    CHECK(c.underruns == 1 && c.silence_underrun == 42 && c.stale_updates == 1);
+    CHECK(pcm_wavert_destroy(s) == PCM_WAVERT_STATUS_SUCCESS);
+    free(block);
+}
+
+int main(void) {
+    stream_through_the_timer();
+    unsigned_8_bit_silence();
+    printf("harness: %d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
