@@ -728,6 +728,19 @@ pub fn simulate(run: &Run) -> Stats {
                 Capture::PcmRing { producer: None, .. } => {}
             }
         }
+        if run.trace {
+            let fill = match &capture {
+                Capture::Original { ring, .. } => ring.fill(),
+                Capture::PcmRing {
+                    producer: Some(p), ..
+                } => p.fill(),
+                Capture::PcmRing { producer: None, .. } => 0,
+            };
+            stats
+                .trace
+                .fill
+                .push((now as f64 / MS as f64, stats.bytes_ms(fill as u64)));
+        }
         app.next_wake = match run.pacing {
             // Sleep(10) and the wait's 20 ms time-out both end on a system
             // tick; then the thread is scheduled a little later.
@@ -873,6 +886,13 @@ fn simulate_cable(run: &Run) -> Stats {
                 r_notify += packet_ticks;
                 let tick = render.update_position(&render_dma, now, QPC).unwrap();
                 stats.app_bytes += tick.written as u64;
+                if run.trace {
+                    let fill = render.producer().fill() as u64;
+                    stats
+                        .trace
+                        .fill
+                        .push((now as f64 / MS as f64, stats.bytes_ms(fill)));
+                }
                 // The render engine, woken by the notification, writes the
                 // packet it may now write (the buffer stays full ahead).
                 let linear = render.timing().linear_frames();

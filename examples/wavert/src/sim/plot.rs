@@ -20,14 +20,16 @@ pub fn write_svg(
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let (from, to) = window;
     let in_window = |&&(t, _): &&(f64, f64)| t >= from && t <= to;
+    // The same scale for every scenario: the ring holds 40 ms; the legend
+    // sits above that.
     let y_max = trace
         .fill
         .iter()
         .filter(in_window)
         .map(|p| p.1)
-        .fold(12.0f64, f64::max)
+        .fold(40.0f64, f64::max)
         .ceil()
-        + 2.0;
+        + 12.0;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
         .margin(10)
