@@ -248,6 +248,11 @@ def cmd_wav(args):
     f = frequency(sound, rate)
     check(abs(f - args.freq) < 0.5, "frequency %.3f Hz (want %.1f +- 0.5)" % (f, args.freq))
     check(not interior, "no gap: no silent stretch inside the sine")
+    if args.expect_frames:
+        check(
+            abs(len(sound) - args.expect_frames) <= 2,
+            "every frame played reached the sink: %d sine frames recorded, %d played" % (len(sound), args.expect_frames),
+        )
     w = 2.0 * math.pi * args.freq / rate
     worst, at = max_residual(sound, w)
     check(worst <= tol, "no dropout or phase jump: largest recurrence residual %.2e (limit %.2e) at frame %d" % (worst, tol, lead + at))
@@ -274,6 +279,7 @@ def main():
     w.add_argument("--freq", type=float, default=440.0)
     w.add_argument("--min-seconds", type=float, default=1.5)
     w.add_argument("--report")
+    w.add_argument("--expect-frames", type=int, help="sine frames that were played")
     args = p.parse_args()
     {"tap": cmd_tap, "wav": cmd_wav}[args.cmd](args)
     if failures:

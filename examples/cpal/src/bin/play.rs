@@ -61,6 +61,11 @@ const DEFAULT_CALLBACK_HINT: usize = 4096;
 /// Callbacks the device may ask for back to back when playback starts.
 const START_CALLBACKS: usize = 3;
 
+/// Callbacks to wait for after the ring drained, so that the audio still
+/// in the device (two periods with cpal's ALSA backend, and PipeWire's
+/// graph) is played before the stream is dropped.
+const DRAIN_CALLBACKS: u64 = 4;
+
 /// Where the producer's audio comes from.
 enum Source {
     Sine {
@@ -344,6 +349,10 @@ fn build_stream(
     Ok(stream)
 }
 
+/// How long the stream may go without a callback before the program gives
+/// up on the audio server.
+const CALLBACK_TIMEOUT: Duration = Duration::from_secs(5);
+
 fn run() -> Result<(), String> {
     let mut opts = Options::from_env(USAGE);
     if opts.help() {
@@ -561,24 +570,27 @@ fn run() -> Result<(), String> {
     let began = Instant::now();
     let mut next_line = Duration::from_secs(1);
     let (mut last_callbacks, mut last_change) = (0, Instant::now());
+    let mut end_callbacks = None;
     let result = loop {
         thread::sleep(Duration::from_millis(10));
         let s = stats.snapshot();
         if s.end_of_stream {
-            break Ok(());
-        }
-        if producer.is_finished() && !stats.end_of_stream() {
-            // The producer failed or finished; the callback still drains.
-            if last_change.elapsed() > Duration::from_secs(2) {
-                break Err("the stream stopped before the end".to_string());
+            // The ring is drained, but the device still holds the last
+            // callbacks' audio: dropping the stream now would cut it. Each
+            // callback after the end means one more period has left the
+            // device; keep the stream until the last audio has.
+            let ended_at = *end_callbacks.get_or_insert(s.callbacks);
+            if s.callbacks >= ended_at + DRAIN_CALLBACKS {
+                break Ok(());
             }
         }
         if s.callbacks != last_callbacks {
             last_callbacks = s.callbacks;
             last_change = Instant::now();
-        } else if last_change.elapsed() > Duration::from_secs(2) {
+        } else if last_change.elapsed() > CALLBACK_TIMEOUT {
             break Err(format!(
-                "no audio callback for 2 s after {} callbacks: the audio server stalled or is not running",
+                "no audio callback for {} s after {} callbacks: the audio server stalled or is not running",
+                CALLBACK_TIMEOUT.as_secs(),
                 s.callbacks
             ));
         }

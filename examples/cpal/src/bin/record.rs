@@ -254,6 +254,10 @@ fn build_stream(
     Ok(stream)
 }
 
+/// How long the stream may go without a callback before the program gives
+/// up on the audio server.
+const CALLBACK_TIMEOUT: Duration = Duration::from_secs(5);
+
 fn run() -> Result<(), String> {
     let mut opts = Options::from_env(USAGE);
     if opts.help() {
@@ -375,9 +379,10 @@ fn run() -> Result<(), String> {
         if s.callbacks != last_callbacks {
             last_callbacks = s.callbacks;
             last_change = Instant::now();
-        } else if last_change.elapsed() > Duration::from_secs(2) {
+        } else if last_change.elapsed() > CALLBACK_TIMEOUT {
             break Err(format!(
-                "no audio callback for 2 s after {} callbacks: the audio server stalled or is not running",
+                "no audio callback for {} s after {} callbacks: the audio server stalled or is not running",
+                CALLBACK_TIMEOUT.as_secs(),
                 s.callbacks
             ));
         }
