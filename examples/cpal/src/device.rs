@@ -205,12 +205,12 @@ pub fn choose(
         sample_rate: Some(rate),
         ..*request
     };
-    // Prefer the default's channel count when none was asked for.
-    let pick = ranges
-        .iter()
-        .filter(|r| wanted.accepts(r))
-        .min_by_key(|r| (r.channels() != default.channels(), r.channels()));
-    match pick {
+    match pick(
+        &ranges,
+        &wanted,
+        default.sample_format(),
+        default.channels(),
+    ) {
         Some(range) => Ok((
             range.sample_format(),
             StreamConfig {
@@ -224,6 +224,23 @@ pub fn choose(
             supported: summarize(&ranges),
         }),
     }
+}
+
+/// The range that satisfies `wanted`, preferring the default's sample format
+/// and then its channel count for what the request leaves open.
+fn pick<'r>(
+    ranges: &'r [SupportedStreamConfigRange],
+    wanted: &Request,
+    format: SampleFormat,
+    channels: u16,
+) -> Option<&'r SupportedStreamConfigRange> {
+    ranges.iter().filter(|r| wanted.accepts(r)).min_by_key(|r| {
+        (
+            r.sample_format() != format,
+            r.channels() != channels,
+            r.channels(),
+        )
+    })
 }
 
 /// Parses a sample format name as cpal prints it (`f32`, `i16`, `u8` …).
@@ -271,6 +288,52 @@ mod tests {
         }
         let e = parse_format("s16le").unwrap_err();
         assert!(e.contains("s16le") && e.contains("f32"), "{e}");
+    }
+
+    #[test]
+    fn picks_the_default_format_and_channels_first() {
+        let range = |format, channels, max_rate| {
+            SupportedStreamConfigRange::new(
+                channels,
+                8_000,
+                max_rate,
+                SupportedBufferSize::Unknown,
+                format,
+            )
+        };
+        let ranges = [
+            range(SampleFormat::U8, 1, 192_000),
+            range(SampleFormat::U8, 2, 192_000),
+            range(SampleFormat::F32, 1, 192_000),
+            range(SampleFormat::F32, 2, 192_000),
+            range(SampleFormat::I16, 2, 48_000),
+        ];
+        let at = |rate| Request {
+            sample_rate: Some(rate),
+            ..Request::default()
+        };
+        // Another rate: keep f32 stereo, the default's format and channels.
+        let got = pick(&ranges, &at(44_100), SampleFormat::F32, 2).unwrap();
+        assert_eq!(
+            (got.sample_format(), got.channels()),
+            (SampleFormat::F32, 2)
+        );
+        // A format asked for: the default's channel count.
+        let i16s = Request {
+            sample_format: Some(SampleFormat::I16),
+            ..at(44_100)
+        };
+        let got = pick(&ranges, &i16s, SampleFormat::F32, 2).unwrap();
+        assert_eq!(
+            (got.sample_format(), got.channels()),
+            (SampleFormat::I16, 2)
+        );
+        // Nothing fits.
+        let too_fast = Request {
+            sample_format: Some(SampleFormat::I16),
+            ..at(96_000)
+        };
+        assert!(pick(&ranges, &too_fast, SampleFormat::F32, 2).is_none());
     }
 
     #[test]
