@@ -84,9 +84,11 @@ impl<'a> CaptureStream<'a> {
     /// buffer ahead of each new write position, so that a reader that
     /// extrapolates the position past the last update reads silence rather
     /// than audio a buffer old. It never covers bytes written by the same
-    /// update. Keep it below the engine's slack: in a buffer of two
-    /// packets, silence ahead covers the packet the engine read last. 0
-    /// (the default) turns it off.
+    /// update, but it does cover the oldest bytes of the buffer, which the
+    /// engine may not have read yet: in a buffer of two packets, after a
+    /// pause (the update at PAUSE copies a packet the engine reads only
+    /// after RUN) 1 ms of silence ahead was heard in the simulator. Keep it
+    /// below the engine's slack, or leave it at 0 (the default: off).
     pub fn set_silence_ahead(&mut self, bytes: usize) {
         let format = self.timing.format();
         self.silence_ahead = format.frames_in(bytes) * format.block_align();

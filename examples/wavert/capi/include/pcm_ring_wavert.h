@@ -219,6 +219,11 @@ typedef struct {
    */
   uint64_t overruns;
   /*
+   Writes refused because they did not fit (`PCM_WAVERT_OVERRUN_REJECT`:
+   `STATUS_DEVICE_BUSY`; nothing was lost, the app keeps its bytes).
+   */
+  uint64_t refused;
+  /*
    The highest fill level seen, bytes.
    */
   uint64_t peak_fill;

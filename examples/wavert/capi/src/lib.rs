@@ -156,6 +156,9 @@ pub struct PcmWavertCounters {
     pub underruns: u64,
     /// Overrun events (writes that lost audio).
     pub overruns: u64,
+    /// Writes refused because they did not fit (`PCM_WAVERT_OVERRUN_REJECT`:
+    /// `STATUS_DEVICE_BUSY`; nothing was lost, the app keeps its bytes).
+    pub refused: u64,
     /// The highest fill level seen, bytes.
     pub peak_fill: u64,
     /// Bytes buffered now.
@@ -662,6 +665,7 @@ pub unsafe extern "C" fn pcm_wavert_counters(
         silence_underrun: c.silence_underrun,
         underruns: c.underruns,
         overruns: c.overruns,
+        refused: c.refused,
         peak_fill: c.peak_fill,
         fill: s.consumer().available() as u64,
         updates: t.updates,

@@ -176,6 +176,7 @@ static void stream_through_the_timer(void) {
     CHECK(pcm_wavert_ioctl_write(s, NULL, 4, NULL) == PCM_WAVERT_STATUS_INVALID_PARAMETER);
     CHECK(pcm_wavert_counters(s, &after) == PCM_WAVERT_STATUS_SUCCESS);
     CHECK(after.fill == before.fill && after.written == before.written);
+    CHECK(after.refused == before.refused + 1 && after.overruns == before.overruns);
 
     /* A DMA buffer of the wrong length, a misaligned out-pointer. */
     CHECK(pcm_wavert_timer(s, dma, actual - 4, qpc + 10000, QPC_FREQUENCY, NULL) ==
