@@ -211,6 +211,7 @@ command -v python3 >/dev/null || die "python3 is needed for the audio analysis"
 echo "=== unit tests and lints of the adapter"
 cargo test -p pcm-ring-cpal || die "cargo test -p pcm-ring-cpal"
 cargo clippy -p pcm-ring-cpal --all-targets -- -D warnings || die "clippy on pcm-ring-cpal"
+RUSTDOCFLAGS="-D warnings" cargo doc -p pcm-ring-cpal --no-deps || die "docs of pcm-ring-cpal"
 echo "=== building play and record (release)"
 cargo build --release -p pcm-ring-cpal --bins || die "build"
 bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release

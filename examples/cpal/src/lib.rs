@@ -4,7 +4,7 @@
 //!
 //! - [`FrameFormat`]: a cpal [`SampleFormat`] and a channel count, giving the
 //!   ring's block size (one frame), the format-correct [`Silence`] and a ring
-//!   [`Config`](pcm_ring::Config) with [`Underrun::SilenceFill`];
+//!   [`Config`] with [`Underrun::SilenceFill`];
 //! - [`OutputFeed`]: owns the ring's [`Consumer`] inside a cpal output
 //!   callback and fills cpal's `&mut [T]` from it (data first, then silence);
 //! - [`InputFeed`]: owns the ring's [`Producer`] inside a cpal input callback
