@@ -2,7 +2,8 @@
 # The WaveRT adapter's CI (examples/wavert): its tests, the simulator, the C
 # ABI's generated header, the C harness, the Windows kernel-target builds and
 # the proof that the C ABI has no panic path. Installs what it needs
-# (rustup targets, cbindgen, gcc). Exits non-zero on any failure.
+# (rustup targets, nightly Miri, cbindgen, gcc). Exits non-zero on any
+# failure.
 #
 #   bash .ci/wavert.sh                  # everything
 #   bash .ci/wavert.sh --update-header  # regenerate the committed C header
@@ -80,7 +81,7 @@ c_harness() {
     abort_build || return 1
     local out
     out=$(mktemp -d)
-    gcc -std=c11 -O1 -Wall -Wextra -Werror -I "$capi/include" "$capi/tests/harness.c" \
+    gcc -std=c11 -pthread -O1 -Wall -Wextra -Werror -I "$capi/include" "$capi/tests/harness.c" \
         "$abort_dir/release/libpcm_ring_wavert_capi.a" -o "$out/harness" || { rm -rf "$out"; return 1; }
     "$out/harness"
     local status=$?
@@ -136,11 +137,22 @@ no_panic() {
 }
 
 step "setup: Windows targets, cbindgen, gcc" setup
+miri_setup() {
+    { rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal; } \
+        && rustup component add miri rust-src --toolchain nightly \
+        && cargo +nightly miri setup
+}
+
+step "setup: nightly Miri" miri_setup
 step "rustfmt" cargo fmt -p pcm-ring-wavert -p pcm-ring-wavert-capi -- --check
 step "clippy" cargo clippy -p pcm-ring-wavert -p pcm-ring-wavert-capi --all-targets -- -D warnings
 step "clippy (model, no_std)" cargo clippy -p pcm-ring-wavert --lib --no-default-features -- -D warnings
 step "docs" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p pcm-ring-wavert -p pcm-ring-wavert-capi
 step "tests (model, simulator, C ABI checks)" cargo test -p pcm-ring-wavert -p pcm-ring-wavert-capi
+# The C ABI's unsafe code (raw-pointer projections, the two sides of a
+# stream used from two threads at once) under Miri.
+step "Miri: the C ABI's checks and two threads" env MIRIFLAGS="-Zmiri-strict-provenance" \
+    cargo +nightly miri test -p pcm-ring-wavert-capi
 step "simulator (the README's first command)" cargo run --release -p pcm-ring-wavert
 step "C header is generated from the source" header_is_fresh
 step "C harness (gcc, host staticlib, panic=abort)" c_harness

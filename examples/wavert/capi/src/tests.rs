@@ -304,3 +304,92 @@ fn status_values_are_the_ntstatus_values() {
         assert_eq!(status as u32, ntstatus);
     }
 }
+
+/// The handle crossing to another thread, as a driver's context pointer does.
+#[derive(Clone, Copy)]
+struct Handle(*mut PcmWavertStream);
+// SAFETY: the C ABI lets the producer call and the stream calls run on two
+// threads at once; each side touches only its own part of the stream.
+unsafe impl Send for Handle {}
+
+#[test]
+fn ioctl_writer_and_timer_on_two_threads() {
+    let frames: u32 = if cfg!(miri) { 300 } else { 100_000 };
+    let config = PcmWavertConfig {
+        ring_bytes: 384,
+        ..config()
+    };
+    let mut size = 0usize;
+    let mut mem = memory();
+    let mut stream = ptr::null_mut();
+    // SAFETY: valid pointers; the memory outlives the stream.
+    unsafe {
+        assert_eq!(pcm_wavert_memory_size(&config, &mut size), 0);
+        assert_eq!(
+            pcm_wavert_create(&config, mem.as_mut_ptr() as *mut u8, size, &mut stream),
+            0
+        );
+    }
+    let handle = Handle(stream);
+    let mut actual = 0u32;
+    // SAFETY: a live stream; no other call runs yet.
+    unsafe {
+        assert_eq!(pcm_wavert_allocate_buffer(stream, 192, 2, &mut actual), 0);
+        for s in 1..=3 {
+            assert_eq!(pcm_wavert_set_state(stream, s, 0, 1_000_000), 0);
+        }
+    }
+    let writer = std::thread::spawn(move || {
+        let h = handle;
+        let mut next = 1u32;
+        while next <= frames {
+            let n = (frames + 1 - next).min(1 + next % 7);
+            let bytes: Vec<u8> = (next..next + n).flat_map(u32::to_le_bytes).collect();
+            for part in bytes.chunks(5) {
+                loop {
+                    // SAFETY: the producer call, alone on this thread.
+                    let status = unsafe {
+                        pcm_wavert_ioctl_write(h.0, part.as_ptr(), part.len(), ptr::null_mut())
+                    };
+                    if status == 0 {
+                        break;
+                    }
+                    assert_eq!(status, PCM_WAVERT_STATUS_DEVICE_BUSY);
+                    std::thread::yield_now();
+                }
+            }
+            next += n;
+        }
+    });
+    let mut dma = vec![0u8; actual as usize];
+    let (mut qpc, mut linear, mut expected) = (0u64, 0usize, 1u32);
+    while expected <= frames {
+        qpc += 100; // 100 µs: 4 or 5 frames
+        let mut tick = PcmWavertTick::default();
+        // SAFETY: the stream calls, alone on this thread.
+        let status = unsafe {
+            pcm_wavert_timer(
+                stream,
+                dma.as_mut_ptr(),
+                dma.len(),
+                qpc,
+                1_000_000,
+                &mut tick,
+            )
+        };
+        assert_eq!(status, 0);
+        for _ in 0..tick.frames {
+            let at = linear % dma.len();
+            let n = u32::from_le_bytes(dma[at..at + 4].try_into().unwrap());
+            linear += 4;
+            if n != 0 {
+                assert_eq!(n, expected);
+                expected += 1;
+            }
+        }
+        std::thread::yield_now();
+    }
+    writer.join().unwrap();
+    // SAFETY: both threads are done.
+    unsafe { assert_eq!(pcm_wavert_destroy(stream), 0) };
+}

@@ -5,10 +5,16 @@
  * buffer, and the "audio engine" checks every frame it reads from that
  * buffer: sequence-numbered frames in order, or the format's silence.
  *
+ * The last part runs the IOCTL writer and the timer on two threads at once,
+ * as they run on two processors in a driver, with no lock between them.
+ *
  * Build (see .ci/wavert.sh):
- *   gcc -std=c11 -Wall -Wextra -Werror -I include tests/harness.c \
+ *   gcc -std=c11 -pthread -Wall -Wextra -Werror -I include tests/harness.c \
  *       libpcm_ring_wavert_capi.a -o harness
  */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,9 +250,108 @@ static void unsigned_8_bit_silence(void) {
     free(block);
 }
 
+/* Two threads: the IOCTL writer (REJECT: a full ring answers
+ * STATUS_DEVICE_BUSY and the app retries the same bytes) and the timer
+ * DPC. Every frame must be heard exactly once, in order: REJECT loses
+ * nothing. */
+#define CONCURRENT_FRAMES 400000u
+
+static atomic_int writer_done;
+
+static void *ioctl_thread(void *arg) {
+    PcmWavertStream *s = arg;
+    uint64_t local = 0x2545F4914F6CDD1Dull;
+    uint8_t chunk[1024];
+    uint32_t next = 1;
+    while (next <= CONCURRENT_FRAMES) {
+        local ^= local << 13;
+        local ^= local >> 7;
+        local ^= local << 17;
+        size_t frames = 1 + local % 200;
+        if (frames > CONCURRENT_FRAMES + 1 - next) frames = CONCURRENT_FRAMES + 1 - next;
+        for (size_t i = 0; i < frames; i++) put_frame(chunk + 4 * i, next + (uint32_t)i);
+        /* Split into two IOCTLs at an arbitrary byte. */
+        size_t len = frames * 4, split = local % (len + 1);
+        const uint8_t *parts[2] = {chunk, chunk + split};
+        size_t lens[2] = {split, len - split};
+        for (int p = 0; p < 2; p++) {
+            if (lens[p] == 0) continue;
+            int32_t status;
+            while ((status = pcm_wavert_ioctl_write(s, parts[p], lens[p], NULL)) ==
+                   PCM_WAVERT_STATUS_DEVICE_BUSY) {
+                sched_yield();
+            }
+            if (status != PCM_WAVERT_STATUS_SUCCESS) {
+                fprintf(stderr, "ioctl write failed: %d\n", status);
+                atomic_store(&writer_done, 2);
+                return NULL;
+            }
+        }
+        next += (uint32_t)frames;
+    }
+    atomic_store(&writer_done, 1);
+    return NULL;
+}
+
+static void concurrent_writer_and_timer(void) {
+    PcmWavertConfig config = {
+        .sample_rate = 48000,
+        .channels = 2,
+        .bits_per_sample = 16,
+        .ring_bytes = 3840,
+        .overrun = PCM_WAVERT_OVERRUN_REJECT,
+    };
+    void *block;
+    PcmWavertStream *s = create(&config, &block);
+    uint32_t actual = 0;
+    CHECK(pcm_wavert_allocate_buffer(s, 1920, 2, &actual) == PCM_WAVERT_STATUS_SUCCESS);
+    uint8_t *dma = calloc(1, actual);
+    run(s, PCM_WAVERT_KSSTATE_ACQUIRE, 0);
+    run(s, PCM_WAVERT_KSSTATE_PAUSE, 0);
+    run(s, PCM_WAVERT_KSSTATE_RUN, 0);
+    pthread_t writer;
+    CHECK(pthread_create(&writer, NULL, ioctl_thread, s) == 0);
+    uint64_t qpc = 0, linear = 0;
+    uint32_t expected = 1;
+    int in_order = 1;
+    /* The DPC: on each call a virtual 0-0.5 ms passes. */
+    while (expected <= CONCURRENT_FRAMES && in_order && atomic_load(&writer_done) != 2) {
+        qpc += rng(QPC_FREQUENCY / 2000);
+        PcmWavertTick tick;
+        if (pcm_wavert_timer(s, dma, actual, qpc, QPC_FREQUENCY, &tick) !=
+            PCM_WAVERT_STATUS_SUCCESS) {
+            in_order = 0;
+            break;
+        }
+        for (uint64_t i = 0; i < tick.frames; i++) {
+            uint32_t n = get_frame(dma + (linear % actual));
+            linear += 4;
+            if (n == 0) continue; /* silence: the writer was late */
+            if (n != expected) {
+                fprintf(stderr, "heard frame %u, expected %u\n", n, expected);
+                in_order = 0;
+                break;
+            }
+            expected++;
+        }
+    }
+    CHECK(pthread_join(writer, NULL) == 0);
+    CHECK(atomic_load(&writer_done) == 1);
+    CHECK(in_order);
+    CHECK(expected == CONCURRENT_FRAMES + 1);
+    PcmWavertCounters c;
+    CHECK(pcm_wavert_counters(s, &c) == PCM_WAVERT_STATUS_SUCCESS);
+    CHECK(c.written == 4ull * CONCURRENT_FRAMES && c.read == c.written);
+    CHECK(c.dropped == 0 && c.overwritten == 0);
+    CHECK(pcm_wavert_destroy(s) == PCM_WAVERT_STATUS_SUCCESS);
+    free(dma);
+    free(block);
+}
+
 int main(void) {
     stream_through_the_timer();
     unsigned_8_bit_silence();
+    concurrent_writer_and_timer();
     printf("harness: %d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }
