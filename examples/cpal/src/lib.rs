@@ -525,8 +525,10 @@ impl<'a> OutputFeed<'a> {
     /// ```
     pub fn fill<T: RingSample>(&mut self, out: &mut [T]) -> Result<ReadOutcome, FeedError> {
         if T::FORMAT != self.format.sample_format {
-            self.format.fill_silence(bytemuck::cast_slice_mut(out));
-            self.stats.callback(0);
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(out);
+            self.format.fill_silence(bytes);
+            self.stats
+                .callback((bytes.len() / self.format.frame_bytes()) as u64);
             self.stats.failed();
             return Err(FeedError::FormatMismatch {
                 expected: self.format.sample_format,
@@ -621,7 +623,8 @@ impl<'a> InputFeed<'a> {
     /// ```
     pub fn push<T: RingSample>(&mut self, input: &[T]) -> Result<WriteOutcome, FeedError> {
         if T::FORMAT != self.format.sample_format {
-            self.stats.callback(0);
+            self.stats
+                .callback((std::mem::size_of_val(input) / self.format.frame_bytes()) as u64);
             self.stats.failed();
             return Err(FeedError::FormatMismatch {
                 expected: self.format.sample_format,

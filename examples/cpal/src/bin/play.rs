@@ -391,8 +391,11 @@ fn run() -> Result<(), String> {
     if !(0.0..=1.0).contains(&amplitude) {
         return Err("--amplitude must be within 0..1".into());
     }
-    if !common::positive(latency_ms) {
-        return Err("--latency-ms must be above 0".into());
+    if !(common::positive(latency_ms) && latency_ms <= 60_000.0) {
+        return Err("--latency-ms must be above 0 and at most 60000".into());
+    }
+    if start_ms.is_some_and(|ms| !(ms.is_finite() && ms >= 0.0)) {
+        return Err("--start-ms must be 0 or more".into());
     }
     if !(stall_ms.is_finite() && (0.0..=60_000.0).contains(&stall_ms)) {
         return Err("--stall-ms must be within 0..60000".into());

@@ -283,8 +283,9 @@ fn run() -> Result<(), String> {
     if !common::positive(seconds) {
         return Err("--seconds must be above 0".into());
     }
-    if !common::positive(latency_ms) {
-        return Err("--latency-ms must be above 0".into());
+    let length = Duration::try_from_secs_f64(seconds).map_err(|e| format!("--seconds: {e}"))?;
+    if !(common::positive(latency_ms) && latency_ms <= 60_000.0) {
+        return Err("--latency-ms must be above 0 and at most 60000".into());
     }
 
     let host = cpal::default_host();
@@ -361,10 +362,16 @@ fn run() -> Result<(), String> {
             format!("cannot start recording: {e}")
         })?;
 
+    if let Ok(callback) = stream.buffer_size() {
+        if 2 * callback as usize > capacity {
+            eprintln!(
+                "record: warning: callbacks of {callback} frames and a ring of {capacity}: raise --latency-ms, or expect overruns"
+            );
+        }
+    }
     let show_progress = !quiet && (progress_flag || seconds > 2.0);
     let mut line = ProgressLine::new();
     let began = Instant::now();
-    let length = Duration::from_secs_f64(seconds);
     let mut next_line = Duration::from_secs(1);
     let (mut last_callbacks, mut last_change) = (0, Instant::now());
     let result = loop {
