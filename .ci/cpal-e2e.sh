@@ -158,10 +158,16 @@ if [ "${1:-}" = "--inside" ]; then
     record_once() {
         mkdir -p "$work/monitor/alsa"
         cp "$assets/asoundrc-monitor" "$work/monitor/alsa/asoundrc"
-        XDG_CONFIG_HOME=$work/monitor "$bin/record" --out "$work/monitor.wav" --seconds 3.5 \
+        XDG_CONFIG_HOME=$work/monitor "$bin/record" --out "$work/monitor.wav" --seconds 4.5 \
             --buffer-frames 2048 --quiet --report "$work/monitor.report" >"$work/record.log" 2>&1 &
         local rec=$!
-        sleep 0.7
+        # Play once the capture stream runs, and a little later, so the
+        # recording starts with silence.
+        for _ in $(seq 50); do
+            grep -q '^recording' "$work/record.log" && break
+            sleep 0.1
+        done
+        sleep 0.3
         play_tapped during-record --seconds 2 --buffer-frames 2048
         local play_rc=$?
         wait "$rec"

@@ -369,6 +369,7 @@ fn run() -> Result<(), String> {
             );
         }
     }
+    println!("recording {seconds} s");
     let show_progress = !quiet && (progress_flag || seconds > 2.0);
     let mut line = ProgressLine::new();
     let began = Instant::now();
