@@ -48,6 +48,24 @@
 #define PCM_WAVERT_STATUS_INVALID_DEVICE_STATE -1073741436
 
 /*
+ `STATUS_INVALID_DEVICE_REQUEST` (0xC0000010): an IOCTL write on a render
+ stream, or an IOCTL read on a capture stream.
+ */
+#define PCM_WAVERT_STATUS_INVALID_DEVICE_REQUEST -1073741808
+
+/*
+ Direction: a capture stream, a virtual microphone (IOCTL writes → ring →
+ the timer copies into the DMA buffer).
+ */
+#define PCM_WAVERT_DIRECTION_CAPTURE 0
+
+/*
+ Direction: a render stream, a virtual speaker (the timer copies the DMA
+ buffer into the ring → IOCTL reads).
+ */
+#define PCM_WAVERT_DIRECTION_RENDER 1
+
+/*
  Overrun policy: refuse a write that does not fit (`STATUS_DEVICE_BUSY`).
  */
 #define PCM_WAVERT_OVERRUN_REJECT 0
@@ -125,9 +143,13 @@ typedef struct {
   uint32_t low_watermark_bytes;
   /*
    Silence written ahead of each new write position in the DMA buffer
-   (0: none).
+   (capture; 0: none).
    */
   uint32_t silence_ahead_bytes;
+  /*
+   `PCM_WAVERT_DIRECTION_*` (0: capture).
+   */
+  uint32_t direction;
 } PcmWavertConfig;
 
 /*
@@ -143,9 +165,14 @@ typedef struct {
    */
   uint32_t data_bytes;
   /*
-   Bytes of silence for a shortfall.
+   Bytes of silence for a shortfall (capture).
    */
   uint32_t silence_bytes;
+  /*
+   Bytes the ring did not take (render: the reader is behind and the
+   ring rejects or truncates).
+   */
+  uint32_t dropped_bytes;
   /*
    1 if the ring was short while streaming (an underrun).
    */
@@ -187,15 +214,15 @@ typedef struct {
  */
 typedef struct {
   /*
-   Bytes written by IOCTLs into the ring.
+   Bytes written into the ring (capture: by IOCTLs; render: by the timer).
    */
   uint64_t written;
   /*
-   Bytes copied from the ring into the DMA buffer.
+   Bytes read from the ring (capture: into the DMA buffer; render: by IOCTLs).
    */
   uint64_t read;
   /*
-   Bytes of IOCTL input that never entered the ring.
+   Bytes given to the ring that never entered it.
    */
   uint64_t dropped;
   /*
@@ -305,17 +332,36 @@ int32_t pcm_wavert_destroy(PcmWavertStream *stream);
  dropped: `*out_accepted < len`), `STATUS_DEVICE_BUSY` if the ring is full
  under `REJECT` (nothing written; retry), `STATUS_INVALID_BUFFER_SIZE` for
  0 bytes or more than the ring holds under `REJECT`, or
- `STATUS_INVALID_PARAMETER` for a null `data` or a bad handle.
+ `STATUS_INVALID_PARAMETER` for a null `data` or a bad handle,
+ `STATUS_INVALID_DEVICE_REQUEST` on a render stream.
 
  # Safety
 
  `data` must be readable for `len` bytes; `stream` a handle from create;
- IOCTL writes serialised (one producer).
+ IOCTL calls serialised (one producer).
  */
 int32_t pcm_wavert_ioctl_write(PcmWavertStream *stream,
                                const uint8_t *data,
                                size_t len,
                                size_t *out_accepted);
+
+/*
+ The IOCTL read of a render stream (a virtual speaker's audio, or the
+ far end of a virtual cable): copies the whole frames buffered, up to
+ `len` bytes, into `buf` and writes their count to `*out_read` (0 when
+ nothing is buffered: no silence is invented for a reader).
+
+ Returns `STATUS_SUCCESS`, `STATUS_INVALID_BUFFER_SIZE` for a `len`
+ smaller than one frame, `STATUS_INVALID_PARAMETER` for a null `buf` or
+ `out_read`, a misaligned `out_read` or a bad handle, and
+ `STATUS_INVALID_DEVICE_REQUEST` on a capture stream.
+
+ # Safety
+
+ `buf` must be writable for `len` bytes; `stream` a handle from create;
+ IOCTL calls serialised (one consumer).
+ */
+int32_t pcm_wavert_ioctl_read(PcmWavertStream *stream, uint8_t *buf, size_t len, size_t *out_read);
 
 /*
  `AllocateBufferWithNotification`'s checks (size ≥ one frame, count 1 or
@@ -355,8 +401,9 @@ int32_t pcm_wavert_set_state(PcmWavertStream *stream,
 
 /*
  The timer path: moves the position to `qpc` and copies the frames it
- moved from the ring into the cyclic DMA buffer `dma` (`dma_len` bytes,
- the allocated size), with silence for any shortfall. Writes what it did
+ moved between the cyclic DMA buffer `dma` (`dma_len` bytes, the
+ allocated size) and the ring: capture, ring → DMA buffer with silence
+ for any shortfall; render, DMA buffer → ring. Writes what it did
  to `*out_tick` if it is not null. Call it from the timer DPC and from
  `GetPosition`, under the stream's position lock.
 

@@ -1,5 +1,6 @@
 //! The C ABI of the pcm-ring WaveRT adapter: a virtual-microphone capture
-//! stream for a SYSVAD-derived C++ PortCls miniport.
+//! stream (or a virtual-speaker render stream) for a SYSVAD-derived C++
+//! PortCls miniport.
 //!
 //! The driver allocates [`pcm_wavert_memory_size`] bytes of nonpaged memory
 //! and calls [`pcm_wavert_create`] over it; everything (the stream, the
@@ -8,17 +9,19 @@
 //!
 //! | call | where in a SYSVAD-style stream | IRQL |
 //! |---|---|---|
-//! | [`pcm_wavert_ioctl_write`] | the IOCTL dispatch routine (a sequential queue: one writer at a time) | ≤ DISPATCH_LEVEL |
+//! | [`pcm_wavert_ioctl_write`] (capture) | the IOCTL dispatch routine (a sequential queue: one writer at a time) | ≤ DISPATCH_LEVEL |
+//! | [`pcm_wavert_ioctl_read`] (render) | the IOCTL dispatch routine (a sequential queue: one reader at a time) | ≤ DISPATCH_LEVEL |
 //! | [`pcm_wavert_allocate_buffer`] | `AllocateBufferWithNotification` | PASSIVE_LEVEL |
 //! | [`pcm_wavert_set_state`] | `SetState` | ≤ DISPATCH_LEVEL |
-//! | [`pcm_wavert_timer`] | `UpdatePosition` / `WriteBytes`, in the timer DPC and `GetPosition` | ≤ DISPATCH_LEVEL |
+//! | [`pcm_wavert_timer`] | `UpdatePosition` / `WriteBytes` (capture) or `ReadBytes` (render), in the timer DPC and `GetPosition` | ≤ DISPATCH_LEVEL |
 //! | [`pcm_wavert_position`], [`pcm_wavert_counters`] | `GetPosition`, `GetPositions`, diagnostics | ≤ DISPATCH_LEVEL |
 //!
-//! Concurrency contract: the *producer* call ([`pcm_wavert_ioctl_write`])
-//! may run at the same time as any *stream* call (all the others), on
-//! another processor; producer calls must be serialised among themselves
-//! (one producer), and stream calls among themselves (SYSVAD's position spin
-//! lock already does). Create and destroy must not overlap anything.
+//! Concurrency contract: the *IOCTL* call ([`pcm_wavert_ioctl_write`] or
+//! [`pcm_wavert_ioctl_read`]) may run at the same time as any *stream* call
+//! (all the others), on another processor; IOCTL calls must be serialised
+//! among themselves (one producer, or one consumer), and stream calls among
+//! themselves (SYSVAD's position spin lock already does). Create and
+//! destroy must not overlap anything.
 //!
 //! Every pointer and length is checked: a null or misaligned pointer, a
 //! length that does not fit, or a handle that is not a live stream returns
@@ -39,8 +42,8 @@
 use core::mem::{align_of, size_of};
 use core::ptr;
 
-use pcm_ring::{Config, Overrun, Producer, ReArm, WriteError};
-use pcm_ring_wavert::{CaptureStream, Format, KsState, StreamError};
+use pcm_ring::{Config, Consumer, Overrun, Producer, ReArm, Underrun, WriteError};
+use pcm_ring_wavert::{CaptureStream, Format, KsState, RenderStream, StreamError, Timing};
 
 /// `STATUS_SUCCESS`.
 pub const PCM_WAVERT_STATUS_SUCCESS: i32 = 0;
@@ -60,6 +63,17 @@ pub const PCM_WAVERT_STATUS_DEVICE_BUSY: i32 = -0x7FFF_FFEF;
 /// `STATUS_INVALID_DEVICE_STATE` (0xC0000184): a state change that skips a state, a
 /// buffer allocation outside STOP, or a timer call without a buffer.
 pub const PCM_WAVERT_STATUS_INVALID_DEVICE_STATE: i32 = -0x3FFF_FE7C;
+
+/// `STATUS_INVALID_DEVICE_REQUEST` (0xC0000010): an IOCTL write on a render
+/// stream, or an IOCTL read on a capture stream.
+pub const PCM_WAVERT_STATUS_INVALID_DEVICE_REQUEST: i32 = -0x3FFF_FFF0;
+
+/// Direction: a capture stream, a virtual microphone (IOCTL writes → ring →
+/// the timer copies into the DMA buffer).
+pub const PCM_WAVERT_DIRECTION_CAPTURE: u32 = 0;
+/// Direction: a render stream, a virtual speaker (the timer copies the DMA
+/// buffer into the ring → IOCTL reads).
+pub const PCM_WAVERT_DIRECTION_RENDER: u32 = 1;
 
 /// Overrun policy: refuse a write that does not fit (`STATUS_DEVICE_BUSY`).
 pub const PCM_WAVERT_OVERRUN_REJECT: u32 = 0;
@@ -100,8 +114,10 @@ pub struct PcmWavertConfig {
     /// (0: never): set the event the app waits on.
     pub low_watermark_bytes: u32,
     /// Silence written ahead of each new write position in the DMA buffer
-    /// (0: none).
+    /// (capture; 0: none).
     pub silence_ahead_bytes: u32,
+    /// `PCM_WAVERT_DIRECTION_*` (0: capture).
+    pub direction: u32,
 }
 
 /// What one timer call did.
@@ -112,8 +128,11 @@ pub struct PcmWavertTick {
     pub frames: u64,
     /// Bytes of ring data copied into the DMA buffer.
     pub data_bytes: u32,
-    /// Bytes of silence for a shortfall.
+    /// Bytes of silence for a shortfall (capture).
     pub silence_bytes: u32,
+    /// Bytes the ring did not take (render: the reader is behind and the
+    /// ring rejects or truncates).
+    pub dropped_bytes: u32,
     /// 1 if the ring was short while streaming (an underrun).
     pub underrun: u8,
     /// 1 if the fill fell below the low watermark: set the app's event.
@@ -140,11 +159,11 @@ pub struct PcmWavertPosition {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PcmWavertCounters {
-    /// Bytes written by IOCTLs into the ring.
+    /// Bytes written into the ring (capture: by IOCTLs; render: by the timer).
     pub written: u64,
-    /// Bytes copied from the ring into the DMA buffer.
+    /// Bytes read from the ring (capture: into the DMA buffer; render: by IOCTLs).
     pub read: u64,
-    /// Bytes of IOCTL input that never entered the ring.
+    /// Bytes given to the ring that never entered it.
     pub dropped: u64,
     /// Bytes discarded unread by `PCM_WAVERT_OVERRUN_OVERWRITE_OLDEST`.
     pub overwritten: u64,
@@ -174,21 +193,40 @@ pub struct PcmWavertCounters {
 /// A live stream inside the caller's memory. Opaque to C.
 pub struct PcmWavertStream {
     magic: u32,
-    /// The producer side: only [`pcm_wavert_ioctl_write`] touches it.
-    producer: ProducerSide,
-    /// The stream side: every other call.
-    stream: StreamSide,
+    /// The IOCTL side: only [`pcm_wavert_ioctl_write`] (capture) or
+    /// [`pcm_wavert_ioctl_read`] (render) touches it.
+    user: UserSide,
+    /// The device side: every other call.
+    device: DeviceSide,
 }
 
-struct ProducerSide {
-    producer: Producer<'static>,
+struct UserSide {
+    end: UserEnd,
     capacity: usize,
     /// `Reject`: an input longer than the ring can never be written.
     reject: bool,
+    block_align: usize,
 }
 
-struct StreamSide {
-    stream: CaptureStream<'static>,
+enum UserEnd {
+    /// Capture: the app's audio goes in.
+    Writer(Producer<'static>),
+    /// Render: the engine's audio comes out.
+    Reader(Consumer<'static>),
+}
+
+enum DeviceSide {
+    Capture(CaptureStream<'static>),
+    Render(RenderStream<'static>),
+}
+
+impl DeviceSide {
+    fn timing(&self) -> &Timing {
+        match self {
+            DeviceSide::Capture(s) => s.timing(),
+            DeviceSide::Render(s) => s.timing(),
+        }
+    }
 }
 
 const MAGIC: u32 = 0x5743_4D50; // "PMCW"
@@ -204,8 +242,15 @@ fn ring_config(config: &PcmWavertConfig, format: &Format) -> Option<Config> {
         PCM_WAVERT_OVERRUN_OVERWRITE_OLDEST => Overrun::OverwriteOldest,
         _ => return None,
     };
+    // A render ring's reader (an IOCTL) takes what is there, no silence.
+    let underrun = match config.direction {
+        PCM_WAVERT_DIRECTION_CAPTURE => Underrun::SilenceFill,
+        PCM_WAVERT_DIRECTION_RENDER => Underrun::Partial,
+        _ => return None,
+    };
     let c = Config::raw(format.block_align(), config.ring_bytes as usize)
         .overrun(overrun)
+        .underrun(underrun)
         .silence(format.silence())
         .start_threshold(config.start_threshold_bytes as usize)
         .rearm(ReArm::Immediate)
@@ -372,18 +417,27 @@ pub unsafe extern "C" fn pcm_wavert_create(
     let Ok((producer, consumer)) = pcm_ring::borrowed(&ring, ring_memory) else {
         return PCM_WAVERT_STATUS_BUFFER_TOO_SMALL;
     };
-    let Ok(mut stream) = CaptureStream::new(format, consumer) else {
-        return PCM_WAVERT_STATUS_INVALID_PARAMETER;
+    let (end, device) = if config.direction == PCM_WAVERT_DIRECTION_RENDER {
+        let Ok(stream) = RenderStream::new(format, producer) else {
+            return PCM_WAVERT_STATUS_INVALID_PARAMETER;
+        };
+        (UserEnd::Reader(consumer), DeviceSide::Render(stream))
+    } else {
+        let Ok(mut stream) = CaptureStream::new(format, consumer) else {
+            return PCM_WAVERT_STATUS_INVALID_PARAMETER;
+        };
+        stream.set_silence_ahead(config.silence_ahead_bytes as usize);
+        (UserEnd::Writer(producer), DeviceSide::Capture(stream))
     };
-    stream.set_silence_ahead(config.silence_ahead_bytes as usize);
     let value = PcmWavertStream {
         magic: MAGIC,
-        producer: ProducerSide {
-            producer,
+        user: UserSide {
+            end,
             capacity: config.ring_bytes as usize,
             reject: config.overrun == PCM_WAVERT_OVERRUN_REJECT,
+            block_align: format.block_align(),
         },
-        stream: StreamSide { stream },
+        device,
     };
     // SAFETY: `memory + pad` is aligned for a stream and `head` bytes fit
     // before the ring part.
@@ -412,22 +466,33 @@ pub unsafe extern "C" fn pcm_wavert_destroy(stream: *mut PcmWavertStream) -> i32
     // first so a second destroy is refused.
     unsafe {
         ptr::write_volatile(ptr::addr_of_mut!((*stream).magic), 0);
-        ptr::drop_in_place(ptr::addr_of_mut!((*stream).producer));
-        ptr::drop_in_place(ptr::addr_of_mut!((*stream).stream));
+        ptr::drop_in_place(ptr::addr_of_mut!((*stream).user));
+        ptr::drop_in_place(ptr::addr_of_mut!((*stream).device));
     }
     PCM_WAVERT_STATUS_SUCCESS
 }
 
-/// The stream side, by raw-pointer projection: no reference to the
-/// producer side is made.
+/// The device side, by raw-pointer projection: no reference to the IOCTL
+/// side is made.
 ///
 /// # Safety
 ///
 /// `stream` passed [`check`], and stream calls are serialised.
-unsafe fn stream_side<'a>(stream: *mut PcmWavertStream) -> &'a mut CaptureStream<'static> {
-    // SAFETY: the caller's contract; the field is disjoint from the
-    // producer side that an IOCTL write may be using.
-    unsafe { &mut (*ptr::addr_of_mut!((*stream).stream)).stream }
+unsafe fn device_side<'a>(stream: *mut PcmWavertStream) -> &'a mut DeviceSide {
+    // SAFETY: the caller's contract; the field is disjoint from the IOCTL
+    // side that an IOCTL call may be using.
+    unsafe { &mut *ptr::addr_of_mut!((*stream).device) }
+}
+
+/// The IOCTL side, by raw-pointer projection: no reference to the device
+/// side is made.
+///
+/// # Safety
+///
+/// `stream` passed [`check`], and IOCTL calls are serialised.
+unsafe fn user_side<'a>(stream: *mut PcmWavertStream) -> &'a mut UserSide {
+    // SAFETY: the caller's contract; disjoint from the device side.
+    unsafe { &mut *ptr::addr_of_mut!((*stream).user) }
 }
 
 /// The IOCTL write: `len` bytes of the app's audio, any length (a trailing
@@ -438,12 +503,13 @@ unsafe fn stream_side<'a>(stream: *mut PcmWavertStream) -> &'a mut CaptureStream
 /// dropped: `*out_accepted < len`), `STATUS_DEVICE_BUSY` if the ring is full
 /// under `REJECT` (nothing written; retry), `STATUS_INVALID_BUFFER_SIZE` for
 /// 0 bytes or more than the ring holds under `REJECT`, or
-/// `STATUS_INVALID_PARAMETER` for a null `data` or a bad handle.
+/// `STATUS_INVALID_PARAMETER` for a null `data` or a bad handle,
+/// `STATUS_INVALID_DEVICE_REQUEST` on a render stream.
 ///
 /// # Safety
 ///
 /// `data` must be readable for `len` bytes; `stream` a handle from create;
-/// IOCTL writes serialised (one producer).
+/// IOCTL calls serialised (one producer).
 #[no_mangle]
 pub unsafe extern "C" fn pcm_wavert_ioctl_write(
     stream: *mut PcmWavertStream,
@@ -455,15 +521,18 @@ pub unsafe extern "C" fn pcm_wavert_ioctl_write(
     if !unsafe { check(stream) } || data.is_null() || !is_aligned(out_accepted) {
         return PCM_WAVERT_STATUS_INVALID_PARAMETER;
     }
-    // SAFETY: a live stream; only the producer side is borrowed, which IOCTL
-    // writes (serialised) alone use.
-    let side = unsafe { &mut *ptr::addr_of_mut!((*stream).producer) };
+    // SAFETY: a live stream; only the IOCTL side is borrowed, which IOCTL
+    // calls (serialised) alone use.
+    let side = unsafe { user_side(stream) };
+    let UserEnd::Writer(producer) = &mut side.end else {
+        return PCM_WAVERT_STATUS_INVALID_DEVICE_REQUEST;
+    };
     if len == 0 || (side.reject && len > side.capacity) || len > isize::MAX as usize {
         return PCM_WAVERT_STATUS_INVALID_BUFFER_SIZE;
     }
     // SAFETY: `data` is non-null and readable for `len` bytes by contract.
     let bytes = unsafe { core::slice::from_raw_parts(data, len) };
-    let (status, accepted) = match side.producer.write_stream(bytes) {
+    let (status, accepted) = match producer.write_stream(bytes) {
         Ok(outcome) => (
             PCM_WAVERT_STATUS_SUCCESS,
             len.saturating_sub(outcome.dropped),
@@ -476,6 +545,56 @@ pub unsafe extern "C" fn pcm_wavert_ioctl_write(
         unsafe { ptr::write(out_accepted, accepted) };
     }
     status
+}
+
+/// The IOCTL read of a render stream (a virtual speaker's audio, or the
+/// far end of a virtual cable): copies the whole frames buffered, up to
+/// `len` bytes, into `buf` and writes their count to `*out_read` (0 when
+/// nothing is buffered: no silence is invented for a reader).
+///
+/// Returns `STATUS_SUCCESS`, `STATUS_INVALID_BUFFER_SIZE` for a `len`
+/// smaller than one frame, `STATUS_INVALID_PARAMETER` for a null `buf` or
+/// `out_read`, a misaligned `out_read` or a bad handle, and
+/// `STATUS_INVALID_DEVICE_REQUEST` on a capture stream.
+///
+/// # Safety
+///
+/// `buf` must be writable for `len` bytes; `stream` a handle from create;
+/// IOCTL calls serialised (one consumer).
+#[no_mangle]
+pub unsafe extern "C" fn pcm_wavert_ioctl_read(
+    stream: *mut PcmWavertStream,
+    buf: *mut u8,
+    len: usize,
+    out_read: *mut usize,
+) -> i32 {
+    // SAFETY: the caller's contract.
+    if !unsafe { check(stream) } || buf.is_null() || out_read.is_null() || !is_aligned(out_read) {
+        return PCM_WAVERT_STATUS_INVALID_PARAMETER;
+    }
+    // SAFETY: a live stream; only the IOCTL side is borrowed.
+    let side = unsafe { user_side(stream) };
+    let block_align = side.block_align;
+    let UserEnd::Reader(consumer) = &mut side.end else {
+        return PCM_WAVERT_STATUS_INVALID_DEVICE_REQUEST;
+    };
+    let whole = len
+        .checked_div(block_align)
+        .unwrap_or(0)
+        .saturating_mul(block_align);
+    if whole == 0 || len > isize::MAX as usize {
+        return PCM_WAVERT_STATUS_INVALID_BUFFER_SIZE;
+    }
+    // SAFETY: `buf` is non-null and writable for `len >= whole` bytes.
+    let dst = unsafe { core::slice::from_raw_parts_mut(buf, whole) };
+    let got = match consumer.read(dst) {
+        Ok(outcome) => outcome.data,
+        // Unreachable: `whole` is a whole number of frames.
+        Err(_) => return PCM_WAVERT_STATUS_INVALID_BUFFER_SIZE,
+    };
+    // SAFETY: non-null and aligned (checked above), writable by contract.
+    unsafe { ptr::write(out_read, got) };
+    PCM_WAVERT_STATUS_SUCCESS
 }
 
 /// `AllocateBufferWithNotification`'s checks (size ≥ one frame, count 1 or
@@ -502,8 +621,15 @@ pub unsafe extern "C" fn pcm_wavert_allocate_buffer(
         return PCM_WAVERT_STATUS_INVALID_PARAMETER;
     }
     // SAFETY: checked; stream calls are serialised.
-    let s = unsafe { stream_side(stream) };
-    match s.allocate_buffer_with_notification(requested as usize, notification_count) {
+    let result = match unsafe { device_side(stream) } {
+        DeviceSide::Capture(s) => {
+            s.allocate_buffer_with_notification(requested as usize, notification_count)
+        }
+        DeviceSide::Render(s) => {
+            s.allocate_buffer_with_notification(requested as usize, notification_count)
+        }
+    };
+    match result {
         Ok(size) => {
             // SAFETY: checked non-null and aligned above.
             unsafe { ptr::write(out_actual, size as u32) };
@@ -538,16 +664,20 @@ pub unsafe extern "C" fn pcm_wavert_set_state(
         return PCM_WAVERT_STATUS_INVALID_PARAMETER;
     };
     // SAFETY: checked; stream calls are serialised.
-    let s = unsafe { stream_side(stream) };
-    match s.set_state(state, qpc, qpc_frequency) {
+    let result = match unsafe { device_side(stream) } {
+        DeviceSide::Capture(s) => s.set_state(state, qpc, qpc_frequency),
+        DeviceSide::Render(s) => s.set_state(state, qpc, qpc_frequency),
+    };
+    match result {
         Ok(()) => PCM_WAVERT_STATUS_SUCCESS,
         Err(e) => status_of(e),
     }
 }
 
 /// The timer path: moves the position to `qpc` and copies the frames it
-/// moved from the ring into the cyclic DMA buffer `dma` (`dma_len` bytes,
-/// the allocated size), with silence for any shortfall. Writes what it did
+/// moved between the cyclic DMA buffer `dma` (`dma_len` bytes, the
+/// allocated size) and the ring: capture, ring → DMA buffer with silence
+/// for any shortfall; render, DMA buffer → ring. Writes what it did
 /// to `*out_tick` if it is not null. Call it from the timer DPC and from
 /// `GetPosition`, under the stream's position lock.
 ///
@@ -574,9 +704,10 @@ pub unsafe extern "C" fn pcm_wavert_timer(
         return PCM_WAVERT_STATUS_INVALID_PARAMETER;
     }
     // SAFETY: checked; stream calls are serialised.
-    let s = unsafe { stream_side(stream) };
-    if dma_len != s.timing().buffer_size() || dma_len > isize::MAX as usize {
-        return if s.timing().buffer_size() == 0 {
+    let device = unsafe { device_side(stream) };
+    let size = device.timing().buffer_size();
+    if dma_len != size || dma_len > isize::MAX as usize {
+        return if size == 0 {
             PCM_WAVERT_STATUS_INVALID_DEVICE_STATE
         } else {
             PCM_WAVERT_STATUS_INVALID_BUFFER_SIZE
@@ -584,15 +715,32 @@ pub unsafe extern "C" fn pcm_wavert_timer(
     }
     // SAFETY: non-null, writable for `dma_len` bytes by contract.
     let dma = unsafe { core::slice::from_raw_parts_mut(dma, dma_len) };
-    match s.update_position(dma, qpc, qpc_frequency) {
-        Ok(t) => {
-            let tick = PcmWavertTick {
-                frames: t.frames,
-                data_bytes: t.data as u32,
-                silence_bytes: t.silence as u32,
-                underrun: u8::from(t.underrun),
-                low_watermark: u8::from(t.low_watermark),
-            };
+    let result = match device {
+        DeviceSide::Capture(s) => {
+            s.update_position(dma, qpc, qpc_frequency)
+                .map(|t| PcmWavertTick {
+                    frames: t.frames,
+                    data_bytes: t.data as u32,
+                    silence_bytes: t.silence as u32,
+                    dropped_bytes: 0,
+                    underrun: u8::from(t.underrun),
+                    low_watermark: u8::from(t.low_watermark),
+                })
+        }
+        DeviceSide::Render(s) => {
+            s.update_position(dma, qpc, qpc_frequency)
+                .map(|t| PcmWavertTick {
+                    frames: t.frames,
+                    data_bytes: t.written as u32,
+                    silence_bytes: 0,
+                    dropped_bytes: t.dropped as u32,
+                    underrun: 0,
+                    low_watermark: 0,
+                })
+        }
+    };
+    match result {
+        Ok(tick) => {
             if !out_tick.is_null() {
                 // SAFETY: non-null and aligned (checked), writable by contract.
                 unsafe { ptr::write(out_tick, tick) };
@@ -619,7 +767,7 @@ pub unsafe extern "C" fn pcm_wavert_position(
         return PCM_WAVERT_STATUS_INVALID_PARAMETER;
     }
     // SAFETY: checked; stream calls are serialised.
-    let t = unsafe { stream_side(stream) }.timing();
+    let t = unsafe { device_side(stream) }.timing();
     let p = t.position();
     let pp = t.presentation_position();
     let value = PcmWavertPosition {
@@ -653,9 +801,12 @@ pub unsafe extern "C" fn pcm_wavert_counters(
         return PCM_WAVERT_STATUS_INVALID_PARAMETER;
     }
     // SAFETY: checked; stream calls are serialised.
-    let s = unsafe { stream_side(stream) };
-    let c = s.ring_counters();
-    let t = s.timing().counters();
+    let device = unsafe { device_side(stream) };
+    let (c, fill) = match &*device {
+        DeviceSide::Capture(s) => (s.ring_counters(), s.consumer().available()),
+        DeviceSide::Render(s) => (s.ring_counters(), s.producer().fill()),
+    };
+    let t = device.timing().counters();
     let value = PcmWavertCounters {
         written: c.written,
         read: c.read,
@@ -667,7 +818,7 @@ pub unsafe extern "C" fn pcm_wavert_counters(
         overruns: c.overruns,
         refused: c.refused,
         peak_fill: c.peak_fill,
-        fill: s.consumer().available() as u64,
+        fill: fill as u64,
         updates: t.updates,
         stale_updates: t.stale_updates,
         skipped_frames: t.skipped_frames,

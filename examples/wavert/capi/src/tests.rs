@@ -13,6 +13,7 @@ fn config() -> PcmWavertConfig {
         start_threshold_bytes: 0,
         low_watermark_bytes: 0,
         silence_ahead_bytes: 0,
+        direction: PCM_WAVERT_DIRECTION_CAPTURE,
     }
 }
 
@@ -392,4 +393,113 @@ fn ioctl_writer_and_timer_on_two_threads() {
     writer.join().unwrap();
     // SAFETY: both threads are done.
     unsafe { assert_eq!(pcm_wavert_destroy(stream), 0) };
+}
+
+#[test]
+fn render_copies_the_engines_audio_to_the_ioctl_reader() {
+    let config = PcmWavertConfig {
+        direction: PCM_WAVERT_DIRECTION_RENDER,
+        ring_bytes: 768,
+        ..config()
+    };
+    let mut size = 0usize;
+    let mut mem = memory();
+    let mut stream = ptr::null_mut();
+    // SAFETY: every pointer is valid, or deliberately null, misaligned or
+    // of the wrong direction, which the functions check before using it.
+    unsafe {
+        assert_eq!(pcm_wavert_memory_size(&config, &mut size), 0);
+        assert_eq!(
+            pcm_wavert_create(&config, mem.as_mut_ptr() as *mut u8, size, &mut stream),
+            0
+        );
+        let mut actual = 0u32;
+        assert_eq!(pcm_wavert_allocate_buffer(stream, 384, 2, &mut actual), 0);
+        // The engine's audio: frames 0..96 in the DMA buffer.
+        let mut dma: Vec<u8> = (0u32..96).flat_map(u32::to_le_bytes).collect();
+        for s in 1..=3 {
+            assert_eq!(pcm_wavert_set_state(stream, s, 0, 1_000_000), 0);
+        }
+        let data = [0u8; 8];
+        assert_eq!(
+            pcm_wavert_ioctl_write(stream, data.as_ptr(), 8, ptr::null_mut()),
+            PCM_WAVERT_STATUS_INVALID_DEVICE_REQUEST
+        );
+        let mut tick = PcmWavertTick::default();
+        // 1.5 ms: 72 frames.
+        assert_eq!(
+            pcm_wavert_timer(
+                stream,
+                dma.as_mut_ptr(),
+                dma.len(),
+                1_500,
+                1_000_000,
+                &mut tick
+            ),
+            0
+        );
+        assert_eq!(
+            (tick.frames, tick.data_bytes, tick.dropped_bytes),
+            (72, 288, 0)
+        );
+        let mut out = vec![0u8; 1000];
+        let mut got = 0usize;
+        assert_eq!(
+            pcm_wavert_ioctl_read(stream, out.as_mut_ptr(), 3, &mut got),
+            PCM_WAVERT_STATUS_INVALID_BUFFER_SIZE
+        );
+        assert_eq!(
+            pcm_wavert_ioctl_read(stream, ptr::null_mut(), 100, &mut got),
+            PCM_WAVERT_STATUS_INVALID_PARAMETER
+        );
+        assert_eq!(
+            pcm_wavert_ioctl_read(stream, out.as_mut_ptr(), 100, ptr::null_mut()),
+            PCM_WAVERT_STATUS_INVALID_PARAMETER
+        );
+        // 102 bytes: 25 whole frames.
+        assert_eq!(
+            pcm_wavert_ioctl_read(stream, out.as_mut_ptr(), 102, &mut got),
+            0
+        );
+        assert_eq!(got, 100);
+        assert_eq!(
+            pcm_wavert_ioctl_read(stream, out[100..].as_mut_ptr(), 900, &mut got),
+            0
+        );
+        assert_eq!(got, 188);
+        let frames: Vec<u32> = out[..288]
+            .chunks(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(frames, (0..72).collect::<Vec<u32>>());
+        // Nothing buffered: 0 bytes, no silence invented.
+        assert_eq!(
+            pcm_wavert_ioctl_read(stream, out.as_mut_ptr(), 900, &mut got),
+            0
+        );
+        assert_eq!(got, 0);
+        // The reader falls behind: a REJECT ring drops what it cannot take.
+        for (qpc, written, dropped) in [(3_500, 384, 0), (5_500, 384, 0), (6_500, 0, 192)] {
+            assert_eq!(
+                pcm_wavert_timer(
+                    stream,
+                    dma.as_mut_ptr(),
+                    dma.len(),
+                    qpc,
+                    1_000_000,
+                    &mut tick
+                ),
+                0
+            );
+            assert_eq!((tick.data_bytes, tick.dropped_bytes), (written, dropped));
+        }
+        let mut c = PcmWavertCounters::default();
+        assert_eq!(pcm_wavert_counters(stream, &mut c), 0);
+        // The last 48 frames cross the DMA wrap: two writes, both refused.
+        assert_eq!(
+            (c.written, c.read, c.fill, c.refused),
+            (288 + 768, 288, 768, 2)
+        );
+        assert_eq!(pcm_wavert_destroy(stream), 0);
+    }
 }

@@ -348,10 +348,99 @@ static void concurrent_writer_and_timer(void) {
     free(block);
 }
 
+/* A virtual cable relayed by a user-mode app: a render stream's timer
+ * copies what its engine wrote into the render DMA buffer into its ring;
+ * the app reads it by IOCTL and writes it by IOCTL into a capture stream,
+ * whose timer copies it into the capture DMA buffer. */
+static void render_to_capture_through_the_app(void) {
+    PcmWavertConfig render_config = {
+        .sample_rate = 44100,
+        .channels = 2,
+        .bits_per_sample = 16,
+        .ring_bytes = 7056, /* 40 ms */
+        .overrun = PCM_WAVERT_OVERRUN_REJECT,
+        .direction = PCM_WAVERT_DIRECTION_RENDER,
+    };
+    PcmWavertConfig capture_config = render_config;
+    capture_config.direction = PCM_WAVERT_DIRECTION_CAPTURE;
+    capture_config.start_threshold_bytes = 1764; /* start with 10 ms */
+    void *render_block, *capture_block;
+    PcmWavertStream *render = create(&render_config, &render_block);
+    PcmWavertStream *capture = create(&capture_config, &capture_block);
+    uint32_t render_size = 0, capture_size = 0;
+    CHECK(pcm_wavert_allocate_buffer(render, 1764, 2, &render_size) == PCM_WAVERT_STATUS_SUCCESS);
+    CHECK(pcm_wavert_allocate_buffer(capture, 1764, 2, &capture_size) == PCM_WAVERT_STATUS_SUCCESS);
+    uint8_t *render_dma = malloc(render_size), *capture_dma = malloc(capture_size);
+    uint32_t frames = render_size / 4, engine_next = 1;
+    uint64_t engine_written = 0; /* frames the render engine put in its buffer */
+    while (engine_written < frames) {
+        put_frame(render_dma + 4 * (engine_written % frames), engine_next++);
+        engine_written++;
+    }
+    /* The wrong direction for each IOCTL. */
+    uint8_t buf[4096];
+    size_t got = 0;
+    CHECK(pcm_wavert_ioctl_write(render, buf, 4, NULL) == PCM_WAVERT_STATUS_INVALID_DEVICE_REQUEST);
+    CHECK(pcm_wavert_ioctl_read(capture, buf, 4, &got) == PCM_WAVERT_STATUS_INVALID_DEVICE_REQUEST);
+    for (uint32_t st = PCM_WAVERT_KSSTATE_ACQUIRE; st <= PCM_WAVERT_KSSTATE_RUN; st++) {
+        run(render, st, 0);
+        run(capture, st, 0);
+    }
+    uint64_t qpc = 0, capture_linear = 0, render_linear = 0;
+    uint32_t expected = 1, heard = 0, silence_after_start = 0;
+    for (int ms = 1; ms <= 5000; ms++) {
+        qpc = (uint64_t)ms * QPC_FREQUENCY / 1000;
+        PcmWavertTick tick;
+        CHECK(pcm_wavert_timer(render, render_dma, render_size, qpc, QPC_FREQUENCY, &tick) ==
+              PCM_WAVERT_STATUS_SUCCESS);
+        CHECK(tick.dropped_bytes == 0);
+        render_linear += tick.frames;
+        /* The render engine refills what was played. */
+        while (engine_written < render_linear + frames) {
+            put_frame(render_dma + 4 * (engine_written % frames), engine_next++);
+            engine_written++;
+        }
+        /* The app relays, in reads and writes of odd sizes. */
+        size_t want = 1 + rng(sizeof buf - 1);
+        CHECK(pcm_wavert_ioctl_read(render, buf, want < 4 ? 4 : want, &got) ==
+              PCM_WAVERT_STATUS_SUCCESS);
+        if (got > 0) {
+            size_t split = rng(got + 1);
+            if (split > 0) CHECK(pcm_wavert_ioctl_write(capture, buf, split, NULL) == 0);
+            if (got > split) CHECK(pcm_wavert_ioctl_write(capture, buf + split, got - split, NULL) == 0);
+        }
+        CHECK(pcm_wavert_timer(capture, capture_dma, capture_size, qpc, QPC_FREQUENCY, &tick) ==
+              PCM_WAVERT_STATUS_SUCCESS);
+        for (uint64_t i = 0; i < tick.frames; i++) {
+            uint32_t n = get_frame(capture_dma + (capture_linear % capture_size));
+            capture_linear += 4;
+            if (n == 0) {
+                if (heard > 0) silence_after_start++;
+                continue;
+            }
+            CHECK(n == expected);
+            expected = n + 1;
+            heard++;
+        }
+    }
+    CHECK(heard > 44100 * 4);
+    CHECK(silence_after_start == 0);
+    PcmWavertCounters c;
+    CHECK(pcm_wavert_counters(render, &c) == PCM_WAVERT_STATUS_SUCCESS);
+    CHECK(c.dropped == 0 && c.refused == 0 && c.written == render_linear * 4);
+    CHECK(pcm_wavert_destroy(render) == PCM_WAVERT_STATUS_SUCCESS);
+    CHECK(pcm_wavert_destroy(capture) == PCM_WAVERT_STATUS_SUCCESS);
+    free(render_dma);
+    free(capture_dma);
+    free(render_block);
+    free(capture_block);
+}
+
 int main(void) {
     stream_through_the_timer();
     unsigned_8_bit_silence();
     concurrent_writer_and_timer();
+    render_to_capture_through_the_app();
     printf("harness: %d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }
