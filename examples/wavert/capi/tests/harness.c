@@ -22,12 +22,18 @@
 
 #include "pcm_ring_wavert.h"
 
+/* `passed` counts each check (each source line) once, however many times a
+ * loop runs it; `failed` counts every failure. */
 static int passed, failed;
 
 #define CHECK(cond)                                                        \
     do {                                                                   \
+        static int counted;                                                \
         if (cond) {                                                        \
-            passed++;                                                      \
+            if (!counted) {                                                \
+                counted = 1;                                               \
+                passed++;                                                  \
+            }                                                              \
         } else {                                                           \
             failed++;                                                      \
             fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,         \
