@@ -107,8 +107,23 @@ if [ "${1:-}" = "--inside" ]; then
     # means the callback thread was not scheduled in time (a busy machine),
     # and cpal's ALSA backend then drops that period: a gap the ring did not
     # make, and that its counters do not show.
-    xruns() {
-        cat "$@" 2>/dev/null | sed -n 's/^xruns=//p' | awk '{ s += $1 } END { print s + 0 }'
+    sum_of() { # KEY REPORT...
+        local key=$1
+        shift
+        cat "$@" 2>/dev/null | sed -n "s/^$key=//p" | awk '{ s += $1 } END { print s + 0 }'
+    }
+    xruns() { sum_of xruns "$@"; }
+    # The programs restart a stream whose callbacks stopped (PipeWire's ALSA
+    # plugin now and then stalls a stream after its first callbacks); the
+    # summary says when that happened.
+    noted() { # NAME
+        local r
+        r=$(sum_of restarts "$work"/*.report)
+        if [ "$r" -gt 0 ]; then
+            echo "$1 ($r stalled stream(s) restarted)"
+        else
+            echo "$1"
+        fi
     }
     step() { # NAME COMMAND...
         local name=$1
@@ -117,7 +132,7 @@ if [ "${1:-}" = "--inside" ]; then
         echo "=== $name"
         rm -f "$work"/*.report
         if "$@"; then
-            results+=("ok    $name")
+            results+=("ok    $(noted "$name")")
             return
         fi
         # One more try only when cpal itself reported an xrun; any other
@@ -128,7 +143,7 @@ if [ "${1:-}" = "--inside" ]; then
             echo "--- cpal reported $x device xrun(s) in this attempt; trying once more"
             rm -f "$work"/*.report
             if "$@"; then
-                results+=("ok    $name (second try; the first had $x cpal xrun(s))")
+                results+=("ok    $(noted "$name") (second try; the first had $x cpal xrun(s))")
                 return
             fi
         fi

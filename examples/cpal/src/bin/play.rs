@@ -20,7 +20,7 @@ use pcm_ring::Producer;
 use pcm_ring_cpal::device::{self, Direction, Request};
 use pcm_ring_cpal::{FrameFormat, OutputFeed, StreamStats};
 
-use common::{frames_to_ms, ms_to_frames, Options, Progress, ProgressLine, Report};
+use common::{frames_to_ms, ms_to_frames, Options, Progress, ProgressLine, Report, Watchdog};
 
 const USAGE: &str = "\
 play: a producer thread -> pcm-ring -> a cpal output callback
@@ -357,10 +357,6 @@ fn build_stream(
     Ok(stream)
 }
 
-/// How long the stream may go without a callback before the program gives
-/// up on the audio server.
-const CALLBACK_TIMEOUT: Duration = Duration::from_secs(5);
-
 fn run() -> Result<(), String> {
     let mut opts = Options::from_env(USAGE);
     if opts.help() {
@@ -580,7 +576,9 @@ fn run() -> Result<(), String> {
     let mut line = ProgressLine::new();
     let began = Instant::now();
     let mut next_line = Duration::from_secs(1);
-    let (mut last_callbacks, mut last_change) = (0, Instant::now());
+    let mut watchdog = Watchdog::new(Duration::from_secs_f64(
+        callback as f64 / f64::from(rate.max(1)),
+    ));
     let mut end_callbacks = None;
     let result = loop {
         thread::sleep(Duration::from_millis(10));
@@ -595,15 +593,8 @@ fn run() -> Result<(), String> {
                 break Ok(());
             }
         }
-        if s.callbacks != last_callbacks {
-            last_callbacks = s.callbacks;
-            last_change = Instant::now();
-        } else if last_change.elapsed() > CALLBACK_TIMEOUT {
-            break Err(format!(
-                "no audio callback for {} s after {} callbacks: the audio server stalled or is not running",
-                CALLBACK_TIMEOUT.as_secs(),
-                s.callbacks
-            ));
+        if let Err(e) = watchdog.check(s.callbacks, &stream, "play") {
+            break Err(e);
         }
         if show_progress && began.elapsed() >= next_line {
             line.print(began.elapsed(), &progress, &s, &format, rate);
@@ -626,6 +617,7 @@ fn run() -> Result<(), String> {
     report.add("channels", config.channels);
     report.add("rate", rate);
     report.add("frame_bytes", fb);
+    report.add("restarts", watchdog.restarts());
     report.add("produced_frames", produced.frames);
     report.add(
         "stall_ms",

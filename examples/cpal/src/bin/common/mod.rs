@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use cpal::traits::StreamTrait;
 
 use pcm_ring::Counters;
 use pcm_ring_cpal::{FrameFormat, StreamStatsSnapshot};
@@ -95,6 +97,77 @@ pub fn dbfs(peak: f32) -> String {
         "  -inf dBFS".to_string()
     } else {
         format!("{:6.1} dBFS", 20.0 * peak.log10())
+    }
+}
+
+/// Watches that the device keeps calling back. Through PipeWire's ALSA
+/// plugin (0.3.65), a stream now and then plays the callbacks that fill the
+/// device and is never asked again (about 1 start in 20 here); pausing and
+/// resuming it (`snd_pcm_pause`, which keeps the buffered audio) gets it
+/// going. The watchdog does that at most [`Watchdog::MAX_RESTARTS`] times
+/// and says so, then gives up with an error.
+pub struct Watchdog {
+    kick_after: Duration,
+    restarts: u32,
+    callbacks: u64,
+    since: Instant,
+}
+
+impl Watchdog {
+    /// Restarts before giving up.
+    pub const MAX_RESTARTS: u32 = 3;
+    /// How long without a callback, after the last restart, is an error.
+    pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// For callbacks of `callback` each: restart after four of them (at
+    /// least 500 ms) without one.
+    pub fn new(callback: Duration) -> Watchdog {
+        Watchdog {
+            kick_after: (callback * 4).max(Duration::from_millis(500)),
+            restarts: 0,
+            callbacks: 0,
+            since: Instant::now(),
+        }
+    }
+
+    /// Restarts made.
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+
+    /// Looks at the callback count; restarts `stream` if it stalled.
+    ///
+    /// # Errors
+    ///
+    /// A message once the stream stayed silent for [`TIMEOUT`](Self::TIMEOUT)
+    /// after the last restart.
+    pub fn check(
+        &mut self,
+        callbacks: u64,
+        stream: &cpal::Stream,
+        program: &str,
+    ) -> Result<(), String> {
+        if callbacks != self.callbacks {
+            self.callbacks = callbacks;
+            self.since = Instant::now();
+        } else if self.restarts < Self::MAX_RESTARTS && self.since.elapsed() > self.kick_after {
+            self.restarts += 1;
+            eprintln!(
+                "{program}: the device stopped calling back after {callbacks} callbacks; restarting the stream (pause and resume, the audio kept)"
+            );
+            stream
+                .pause()
+                .and_then(|()| stream.play())
+                .map_err(|e| format!("cannot restart the stalled stream: {e}"))?;
+            self.since = Instant::now();
+        } else if self.since.elapsed() > Self::TIMEOUT {
+            return Err(format!(
+                "no audio callback for {} s after {callbacks} callbacks and {} restarts: the audio server stalled or is not running",
+                Self::TIMEOUT.as_secs(),
+                self.restarts
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -251,7 +324,7 @@ impl Report {
              \x20 silence:   priming {} frames, underrun {} ({} underruns), end {}\n\
              \x20 overruns:  {} (writes that lost audio), {} refused (Reject)\n\
              \x20 callbacks: {} ({} frames in all, {}..{} per callback), {} failed, {} low-watermark crossings\n\
-             \x20 cpal:      {} xruns, {} other stream errors\n",
+             \x20 cpal:      {} xruns, {} other stream errors, {} stream restarts\n",
             get("written_frames"),
             get("read_frames"),
             get("dropped_frames"),
@@ -271,6 +344,7 @@ impl Report {
             get("low_watermark_events"),
             get("xruns"),
             get("stream_errors"),
+            get("restarts"),
         );
         let _ = std::io::stdout().lock().write_all(summary.as_bytes());
         Ok(())
