@@ -147,6 +147,9 @@ step "setup: nightly Miri" miri_setup
 step "rustfmt" cargo fmt -p pcm-ring-wavert -p pcm-ring-wavert-capi -- --check
 step "clippy" cargo clippy -p pcm-ring-wavert -p pcm-ring-wavert-capi --all-targets -- -D warnings
 step "clippy (model, no_std)" cargo clippy -p pcm-ring-wavert --lib --no-default-features -- -D warnings
+# The C ABI as the kernel builds it: no_std, its own panic handler.
+step "clippy (C ABI, no_std, panic=abort)" env CARGO_PROFILE_DEV_PANIC=abort \
+    cargo clippy --target-dir "$abort_dir" -p pcm-ring-wavert-capi --lib --target x86_64-pc-windows-msvc -- -D warnings
 step "docs" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p pcm-ring-wavert -p pcm-ring-wavert-capi
 step "tests (model, simulator, C ABI checks)" cargo test -p pcm-ring-wavert -p pcm-ring-wavert-capi
 # The C ABI's unsafe code (raw-pointer projections, the two sides of a

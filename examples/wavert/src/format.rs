@@ -34,7 +34,7 @@ impl Format {
     /// [`StreamError::InvalidFormat`] for a zero rate, zero channels, or bits
     /// that are 0 or not a multiple of 8.
     pub fn pcm(sample_rate: u32, channels: u16, bits: u16) -> Result<Format, StreamError> {
-        if bits == 0 || bits % 8 != 0 || channels == 0 {
+        if bits == 0 || !bits.is_multiple_of(8) || channels == 0 {
             return Err(StreamError::InvalidFormat {
                 sample_rate,
                 block_align: 0,
@@ -62,7 +62,11 @@ impl Format {
         silence: Silence,
     ) -> Result<Format, StreamError> {
         let pattern = silence.pattern().len() as u32;
-        if sample_rate == 0 || block_align == 0 || pattern == 0 || block_align % pattern != 0 {
+        if sample_rate == 0
+            || block_align == 0
+            || pattern == 0
+            || !block_align.is_multiple_of(pattern)
+        {
             return Err(StreamError::InvalidFormat {
                 sample_rate,
                 block_align,

@@ -114,7 +114,7 @@ fn sysvad_displacements(rate_bytes: u64, ms_ticks: u64) -> Vec<u64> {
 fn at_44k1_the_position_moves_in_whole_frames() {
     // SYSVAD moves 176 or 177 bytes per millisecond: not whole 4-byte frames.
     let sysvad = sysvad_displacements(44_100 * 4, 10);
-    assert!(sysvad.iter().any(|d| d % 4 != 0), "{sysvad:?}");
+    assert!(sysvad.iter().any(|d| !d.is_multiple_of(4)), "{sysvad:?}");
     let format = Format::pcm(44_100, 2, 16).unwrap();
     let mut t = running(format, 1764, 2, HNS);
     let mut moved = Vec::new();

@@ -225,7 +225,7 @@ impl Timing {
                 count: notification_count,
             });
         }
-        if requested % notification_count as usize != 0 {
+        if !requested.is_multiple_of(notification_count as usize) {
             return Err(StreamError::SizeNotMultipleOfCount {
                 requested,
                 count: notification_count,

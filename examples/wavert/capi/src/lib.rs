@@ -267,7 +267,7 @@ fn total_size(ring: &Config) -> Option<usize> {
 }
 
 fn is_aligned<T>(p: *const T) -> bool {
-    (p as usize) % align_of::<T>() == 0
+    (p as usize).is_multiple_of(align_of::<T>())
 }
 
 /// Reads a caller's struct through a checked pointer.
