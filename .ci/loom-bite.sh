@@ -5,7 +5,8 @@
 #
 #   --cfg loom --cfg pcm_ring_weaken="<name>"
 #
-# runs the models known to catch it (all of them with LOOM_BITE_ALL=1) and
+# runs the models known to catch it (all of them with LOOM_BITE_ALL=1; the
+# models in tests/loom.rs and the counters' model in src/counters.rs) and
 # requires at least one to FAIL. Prints which models failed for each
 # weakening; exits non-zero if any weakening goes unnoticed.
 #
@@ -33,6 +34,10 @@ declare -A catchers=(
     [claim]="overwrite_oldest_racing_read overwrite_oldest_racing_grant overwrite_oldest_stream"
     [skip_claim]="overwrite_oldest_racing_read overwrite_oldest_racing_grant overwrite_oldest_stream"
     [finish]="wrap_write_read priming_then_end_of_stream rearm_prime_racing_writes"
+    [counter_write]="counters::loom_tests::readers_see_only_published_snapshots counters_while_writing"
+    [counter_read]="counters::loom_tests::readers_see_only_published_snapshots counters_while_writing"
+    [claim_idle]="overwrite_oldest_idle_reads_claim_nothing"
+    [positions_once]="available_while_overwriting"
 )
 
 # The declared weakenings: the values of cfg(pcm_ring_weaken, values(...)).
@@ -49,7 +54,7 @@ summary=()
 missed=()
 for name in "${names[@]}"; do
     echo "=== weaken $name"
-    weakened=(+nightly -Zprofile-rustflags test --release --test loom
+    weakened=(+nightly -Zprofile-rustflags test --release --lib --test loom
         --config "profile.release.package.pcm-ring.rustflags=[\"--cfg\", \"pcm_ring_weaken=\\\"$name\\\"\"]")
     if ! cargo "${weakened[@]}" --no-run >"$logs/$name.build" 2>&1; then
         cat "$logs/$name.build"

@@ -6,8 +6,8 @@ use crate::format::{check_sample, SampleMismatch};
 use crate::header::{Geometry, BUSY, FINISHED, GONE};
 use crate::storage::Shared;
 use crate::sync::{
-    Ordering, CLAIM_CAS, OBSERVE_FINISH, OBSERVE_GONE, OBSERVE_READ, OBSERVE_WRITE, PUBLISH_GONE,
-    PUBLISH_READ, USE_CLAIM,
+    Ordering, CLAIM_CAS, CLAIM_ONLY_TO_COPY, CONSISTENT_POSITIONS, OBSERVE_FINISH, OBSERVE_GONE,
+    OBSERVE_READ, OBSERVE_WRITE, PUBLISH_GONE, PUBLISH_READ, USE_CLAIM,
 };
 use crate::{Config, Overrun, ReArm, ReadError, Sample, SampleFormat, Silence, Underrun};
 
@@ -199,7 +199,9 @@ impl<'a> Consumer<'a> {
             // between the loads. The read position moves only forward, so an
             // unchanged value means it stood still (unless the producer
             // discarded twice the capacity in between).
-            if read == again && self.geometry.distance(read, write) <= self.geometry.capacity {
+            if !CONSISTENT_POSITIONS
+                || (read == again && self.geometry.distance(read, write) <= self.geometry.capacity)
+            {
                 return (read, write);
             }
         }
@@ -315,7 +317,8 @@ impl<'a> Consumer<'a> {
                 finished,
                 claimed: false,
             };
-            if !self.overwrite || !USE_CLAIM || want == 0 || !self.delivers(available, finished) {
+            let copies = want > 0 && self.delivers(available, finished);
+            if !self.overwrite || !USE_CLAIM || (CLAIM_ONLY_TO_COPY && !copies) {
                 return view;
             }
             // Lock-free: the claim fails only when the producer discarded

@@ -30,7 +30,7 @@
 //! - every side's counters come from one instant of that side: a snapshot is
 //!   consistent as a whole, not only field by field.
 
-use crate::sync::{fence, AtomicU32, Ordering, COUNTER_READ, COUNTER_WRITE};
+use crate::sync::{AtomicU32, Ordering, COUNTER_READ, COUNTER_WRITE};
 
 /// A snapshot of a ring's counters. All totals are 64-bit and do not wrap in
 /// practice (about 3 million years of 192 kB/s audio).
@@ -207,15 +207,13 @@ impl<const N: usize> Snapshot<N> {
             let first = self.gen.load(COUNTER_READ);
             let slot = &self.slots[((first >> 1) & 1) as usize];
             let mut values = [0u64; N];
+            // Acquire: a word stored by an update that rewrites this slot
+            // makes the generation load below see that update's start,
+            // which the writer stored before the word.
             for (value, word) in values.iter_mut().zip(slot) {
-                let lo = word[0].load(Ordering::Relaxed);
-                let hi = word[1].load(Ordering::Relaxed);
+                let lo = word[0].load(COUNTER_READ);
+                let hi = word[1].load(COUNTER_READ);
                 *value = u64::from(hi) << 32 | u64::from(lo);
-            }
-            // Any word stored by an update that rewrites this slot makes the
-            // generation load below see that update's start (fence to fence).
-            if COUNTER_READ != Ordering::Relaxed {
-                fence(COUNTER_READ);
             }
             let last = self.gen.load(Ordering::Relaxed);
             // The slot is rewritten by the update whose start is `2k + 3`,
@@ -269,25 +267,68 @@ impl<const N: usize> Tally<N> {
         // Release: a reader that sees this odd value also sees the slot it
         // points at complete (the previous update's).
         shared.gen.store(start, COUNTER_WRITE);
-        // Orders the slot's stores after the odd value, for the readers'
-        // check (fence to fence).
-        if COUNTER_WRITE != Ordering::Relaxed {
-            fence(COUNTER_WRITE);
-        }
+        // Release on every word: a reader that sees one sees the odd value
+        // above too, so it knows the slot was being rewritten.
         let holds = &mut self.slot_holds[index];
         for ((held, &value), word) in holds.iter_mut().zip(&self.now).zip(&shared.slots[index]) {
             if *held != value {
                 let (lo, hi) = (value as u32, (value >> 32) as u32);
                 if *held as u32 != lo {
-                    word[0].store(lo, Ordering::Relaxed);
+                    word[0].store(lo, COUNTER_WRITE);
                 }
                 if (*held >> 32) as u32 != hi {
-                    word[1].store(hi, Ordering::Relaxed);
+                    word[1].store(hi, COUNTER_WRITE);
                 }
                 *held = value;
             }
         }
         shared.gen.store(done, COUNTER_WRITE);
         self.gen = done;
+    }
+}
+
+/// A loom model of the publication itself, with totals that cross a 32-bit
+/// boundary, so that a reader combining the low word of one update with the
+/// high word of another would see a value no update published:
+/// `RUSTFLAGS="--cfg loom" cargo test --release --lib counters`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+
+    /// Each update moves counter 0 across the boundary and counter 1 with it.
+    /// Two updates are enough for the writer to come back to the slot a
+    /// reader may be copying.
+    const VALUES: [[u64; 2]; 2] = [[0xFFFF_FFFF, 1], [0x1_0000_0001, 2]];
+
+    /// Preemption bound 3.
+    #[test]
+    fn readers_see_only_published_snapshots() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(3));
+        builder.check(|| {
+            let shared = Arc::new(Snapshot::<2>::new());
+            let writer = {
+                let shared = Arc::clone(&shared);
+                loom::thread::spawn(move || {
+                    let mut tally = Tally::<2>::new();
+                    for values in VALUES {
+                        tally.now = values;
+                        tally.publish(&shared);
+                    }
+                })
+            };
+            let mut last = 0;
+            for _ in 0..2 {
+                let seen = shared.load();
+                let index = VALUES.iter().position(|v| *v == seen);
+                assert!(seen == [0, 0] || index.is_some(), "torn: {seen:x?}");
+                // Never older than a snapshot already seen.
+                assert!(seen[1] >= last, "went back: {seen:x?}");
+                last = seen[1];
+            }
+            writer.join().unwrap();
+            assert_eq!(shared.load(), VALUES[1]);
+        });
     }
 }

@@ -54,9 +54,11 @@ pub(crate) type ProducerSnapshot = Snapshot<PRODUCER_FIELDS>;
 /// The consumer's counters in the header.
 pub(crate) type ConsumerSnapshot = Snapshot<CONSUMER_FIELDS>;
 
-/// Bytes of a side's line used by its position, its flags and its counters.
-const fn used<T>() -> usize {
-    8 + core::mem::size_of::<T>()
+/// Bytes that pad a side's line after its position, its flags and its
+/// counters `T` (none under loom, whose atomics are larger; the layout
+/// matters only for real atomics).
+const fn pad<T>() -> usize {
+    LINE.saturating_sub(8 + core::mem::size_of::<T>())
 }
 
 /// The shared state of one ring.
@@ -76,7 +78,7 @@ pub(crate) struct Header {
     /// [`FINISHED`], [`GONE`].
     pub(crate) producer_flags: AtomicU32,
     pub(crate) producer_counters: ProducerSnapshot,
-    _producer: [u8; LINE - used::<ProducerSnapshot>()],
+    _producer: [u8; pad::<ProducerSnapshot>()],
     _gap0: [u8; LINE],
 
     // Consumer line.
@@ -85,7 +87,7 @@ pub(crate) struct Header {
     /// [`GONE`].
     pub(crate) consumer_flags: AtomicU32,
     pub(crate) consumer_counters: ConsumerSnapshot,
-    _consumer: [u8; LINE - used::<ConsumerSnapshot>()],
+    _consumer: [u8; pad::<ConsumerSnapshot>()],
     _gap1: [u8; LINE],
 }
 
@@ -101,12 +103,12 @@ macro_rules! header_init {
             write: AtomicU32::new($start),
             producer_flags: AtomicU32::new(0),
             producer_counters: Snapshot::new(),
-            _producer: [0; LINE - used::<ProducerSnapshot>()],
+            _producer: [0; pad::<ProducerSnapshot>()],
             _gap0: [0; LINE],
             read: AtomicU32::new($start),
             consumer_flags: AtomicU32::new(0),
             consumer_counters: Snapshot::new(),
-            _consumer: [0; LINE - used::<ConsumerSnapshot>()],
+            _consumer: [0; pad::<ConsumerSnapshot>()],
             _gap1: [0; LINE],
         }
     };

@@ -4,14 +4,14 @@
 //! models can be shown to fail when one of them is weakened on purpose with
 //! `--cfg pcm_ring_weaken="<name>"` (see the README's Verification section).
 
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicU32;
 #[cfg(all(loom, feature = "alloc"))]
 pub(crate) use loom::sync::atomic::AtomicUsize;
-#[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicU32};
 #[cfg(all(not(loom), feature = "alloc"))]
 pub(crate) use portable_atomic::AtomicUsize;
 #[cfg(not(loom))]
-pub(crate) use portable_atomic::{fence, AtomicBool, AtomicU32};
+pub(crate) use portable_atomic::{AtomicBool, AtomicU32};
 
 pub(crate) use core::sync::atomic::Ordering;
 use Ordering::{AcqRel, Acquire, Relaxed, Release};
@@ -64,6 +64,16 @@ pub(crate) const CLAIM_CAS: Ordering = if cfg!(pcm_ring_weaken = "claim") {
 /// Whether the consumer sets the busy bit at all (the overwrite claim).
 pub(crate) const USE_CLAIM: bool = !cfg!(pcm_ring_weaken = "skip_claim");
 
+/// Whether the consumer claims only reads that copy something. Weakened, it
+/// claims every read, even of an empty or priming ring, which makes an
+/// overrunning producer drop its newest data for nothing.
+pub(crate) const CLAIM_ONLY_TO_COPY: bool = !cfg!(pcm_ring_weaken = "claim_idle");
+
+/// Whether the consumer checks that its two positions come from one instant
+/// (under `OverwriteOldest` the producer moves both). Weakened, it loads
+/// each once, and `available` can exceed the capacity.
+pub(crate) const CONSISTENT_POSITIONS: bool = !cfg!(pcm_ring_weaken = "positions_once");
+
 /// Publishing and observing the end-of-stream flag.
 pub(crate) const PUBLISH_FINISH: Ordering = if cfg!(pcm_ring_weaken = "finish") {
     Relaxed
@@ -77,16 +87,16 @@ pub(crate) const OBSERVE_FINISH: Ordering = if cfg!(pcm_ring_weaken = "finish") 
     Acquire
 };
 
-/// A side publishing its counters: the generation stores and the fence
-/// between the odd generation and the slot's words (see `counters`).
+/// A side publishing its counters: the generation stores and the slot's
+/// words (see `counters`).
 pub(crate) const COUNTER_WRITE: Ordering = if cfg!(pcm_ring_weaken = "counter_write") {
     Relaxed
 } else {
     Release
 };
 
-/// Reading a side's counters: the first generation load and the fence before
-/// the second.
+/// Reading a side's counters: the first generation load and the slot's
+/// words.
 pub(crate) const COUNTER_READ: Ordering = if cfg!(pcm_ring_weaken = "counter_read") {
     Relaxed
 } else {

@@ -655,3 +655,109 @@ fn underrun_data(outcomes: &[ReadOutcome]) -> u64 {
         .map(|o| o.data as u64)
         .sum()
 }
+
+/// (d) `Consumer::available` while the producer overwrites: the producer
+/// moves both positions (the read position by compare-and-swap, then the
+/// write position), so a consumer that loads them one after the other can
+/// see an old read position with a new write position and report more than
+/// the ring holds. `available` must never exceed the capacity, and must be
+/// a fill level the ring had: here the fill only ever takes the values the
+/// producer's writes leave, 0 to 2.
+///
+/// Exhaustive.
+#[test]
+fn available_while_overwriting() {
+    check(None, || {
+        let config = Config::raw(1, 2).overrun(Overrun::OverwriteOldest);
+        let (mut tx, rx) = pcm_ring::heap(&config).unwrap();
+        let producer = thread::spawn(move || {
+            // Fill, then overwrite the oldest frame twice.
+            for bytes in [frames(&[1, 2], 1), frame(3, 1), frame(4, 1)] {
+                let _ = tx.write(&bytes).unwrap();
+            }
+        });
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            seen.push(rx.available());
+        }
+        producer.join().unwrap();
+        assert!(
+            seen.iter().all(|&n| n <= 2),
+            "more than the capacity: {seen:?}"
+        );
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+        let c = rx.counters();
+        assert_eq!((c.written, c.overwritten, c.dropped), (4, 2, 0));
+        assert_eq!(rx.available(), 2);
+    });
+}
+
+/// (d) Reads of a priming ring claim nothing: the consumer must not stop an
+/// overrunning `OverwriteOldest` producer from discarding the oldest data
+/// while it has nothing to copy. The ring starts only when full, so the
+/// consumer's read copies nothing until the overrun has happened, and the
+/// overrun must always overwrite the oldest frame rather than drop the
+/// newest.
+///
+/// Exhaustive.
+#[test]
+fn overwrite_oldest_idle_reads_claim_nothing() {
+    check(None, || {
+        let config = Config::raw(1, 3)
+            .overrun(Overrun::OverwriteOldest)
+            .start_threshold(3);
+        let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
+        let producer = thread::spawn(move || {
+            let first = tx.write(&frames(&[1, 2], 1)).unwrap();
+            let second = tx.write(&frames(&[3, 4], 1)).unwrap();
+            (first, second)
+        });
+        let mut dst = [0u8; 1];
+        let out = rx.read(&mut dst).unwrap();
+        let (first, second) = producer.join().unwrap();
+        assert_eq!(first.written, 2);
+        // Never dropped: the second write found no claim in its way.
+        assert_eq!((second.written, second.dropped), (2, 0), "{out:?}");
+        let c = rx.counters();
+        assert_eq!(c.dropped, 0, "{c:?}");
+        if out.data == 1 {
+            // The read came after the ring filled: it took the oldest frame left.
+            assert_eq!(decode(&dst, 1), [2]);
+        } else {
+            assert!(out.priming);
+        }
+        assert_eq!(c.overwritten, 1);
+        assert_balanced(&c, &rx);
+    });
+}
+
+/// (d) Counters read while the producer updates them: each side's
+/// counters are one snapshot, consistent as a whole. Under `Truncate` on a
+/// full ring, every 2-byte write that finds no room is one overrun that
+/// drops 2 bytes, so every snapshot must show `dropped == 2 * overruns`, and
+/// totals never go back.
+///
+/// Exhaustive.
+#[test]
+fn counters_while_writing() {
+    check(None, || {
+        let config = Config::raw(1, 2).overrun(Overrun::Truncate);
+        let (mut tx, rx) = pcm_ring::heap(&config).unwrap();
+        let producer = thread::spawn(move || {
+            for seqs in [[1, 2], [3, 4], [5, 6]] {
+                let _ = tx.write(&frames(&seqs, 1)).unwrap();
+            }
+        });
+        let mut last = Counters::default();
+        for _ in 0..2 {
+            let c = rx.counters();
+            assert_eq!(c.dropped, 2 * c.overruns, "torn snapshot: {c:?}");
+            assert!(c.written <= 2 && c.peak_fill == c.written, "{c:?}");
+            assert!(c.overruns >= last.overruns && c.written >= last.written);
+            last = c;
+        }
+        producer.join().unwrap();
+        let c = rx.counters();
+        assert_eq!((c.written, c.dropped, c.overruns), (2, 4, 2));
+    });
+}

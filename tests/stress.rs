@@ -136,3 +136,73 @@ fn checker_catches_shifts_gaps_and_inventions() {
         assert!(repeated.feed(&frames[..block], 1064).is_err());
     }
 }
+
+/// `OverwriteOldest` under contention, the way an audio path runs it: a
+/// consumer that reads one period per callback (every 250 µs here) and a
+/// producer that writes as fast as it can. An overrunning write discards
+/// the oldest blocks unless it meets the consumer's claim, which is held
+/// only while a period is copied; then it drops its newest bytes instead.
+/// So most lost audio must be the oldest: overwritten, not dropped.
+#[test]
+#[cfg_attr(miri, ignore = "timing-based")]
+fn overwrite_oldest_loses_mostly_the_oldest() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    // 32-bit stereo frames, each carrying a 64-bit sequence number.
+    const FRAME: usize = 8;
+    const PERIOD: usize = 120 * FRAME; // 2.5 ms at 48 kHz
+    let callbacks = if cfg!(debug_assertions) { 400 } else { 2000 };
+    let config = pcm_ring::Config::raw(FRAME, 4 * PERIOD).overrun(Overrun::OverwriteOldest);
+    let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+
+    let producer = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut seq = 0u64;
+            let mut chunk = [0u8; PERIOD / 2];
+            while !done.load(Ordering::Relaxed) {
+                for frame in chunk.chunks_exact_mut(FRAME) {
+                    seq += 1;
+                    frame.copy_from_slice(&seq.to_le_bytes());
+                }
+                let _ = tx.write(&chunk).unwrap();
+            }
+            seq
+        })
+    };
+
+    let mut period = [0u8; PERIOD];
+    let mut last = 0u64;
+    let mut next = Instant::now();
+    for _ in 0..callbacks {
+        let got = rx.read(&mut period).unwrap();
+        for frame in period[..got.data].chunks_exact(FRAME) {
+            let seq = u64::from_le_bytes(frame.try_into().unwrap());
+            assert!(seq > last, "frame {seq} after {last}");
+            last = seq;
+        }
+        next += Duration::from_micros(250);
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    let sent = producer.join().unwrap();
+
+    let c = rx.counters();
+    let lost = c.overwritten + c.dropped;
+    assert!(lost > 0, "the producer never overran: {c:?}");
+    let oldest = c.overwritten as f64 / lost as f64;
+    println!(
+        "{callbacks} callbacks, {sent} frames written: {:.1} % of lost bytes were the \
+         oldest (overwritten {} B, dropped {} B)",
+        100.0 * oldest,
+        c.overwritten,
+        c.dropped
+    );
+    assert!(oldest >= 0.9, "most lost audio must be the oldest: {c:?}");
+    assert_eq!(c.written + c.dropped, sent * FRAME as u64);
+}
