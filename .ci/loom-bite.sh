@@ -43,6 +43,10 @@ declare -A catchers=(
 # The declared weakenings: the values of cfg(pcm_ring_weaken, values(...)).
 mapfile -t names < <(sed -n 's/.*cfg(pcm_ring_weaken, values(\(.*\))).*/\1/p' Cargo.toml |
     tr ',' '\n' | tr -d ' "')
+# Arguments, if any, pick some of them: bash .ci/loom-bite.sh claim_idle
+if [ "$#" -gt 0 ]; then
+    names=("$@")
+fi
 if [ "${#names[@]}" -eq 0 ]; then
     echo "loom-bite: no pcm_ring_weaken values found in Cargo.toml"
     exit 1
@@ -54,7 +58,7 @@ summary=()
 missed=()
 for name in "${names[@]}"; do
     echo "=== weaken $name"
-    weakened=(+nightly -Zprofile-rustflags test --release --lib --test loom
+    weakened=(+nightly -Zprofile-rustflags test --no-fail-fast --release --lib --test loom
         --config "profile.release.package.pcm-ring.rustflags=[\"--cfg\", \"pcm_ring_weaken=\\\"$name\\\"\"]")
     if ! cargo "${weakened[@]}" --no-run >"$logs/$name.build" 2>&1; then
         cat "$logs/$name.build"

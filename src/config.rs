@@ -3,10 +3,34 @@
 use crate::{header, ConfigError, Format, SampleFormat, Silence};
 
 /// The largest block (frame) size in bytes.
+///
+/// # Examples
+///
+/// ```
+/// use pcm_ring::{Config, ConfigError, MAX_BLOCK_ALIGN};
+///
+/// let too_big = MAX_BLOCK_ALIGN + 1;
+/// assert_eq!(
+///     Config::raw(too_big, too_big).validate(),
+///     Err(ConfigError::BlockAlignTooLarge { block_align: too_big, max: MAX_BLOCK_ALIGN })
+/// );
+/// ```
 pub const MAX_BLOCK_ALIGN: usize = 1 << 20;
 /// The largest capacity in bytes (1 GiB). Positions run over twice the
 /// capacity and one bit of the read position is the consumer's claim, so they
 /// fit a 32-bit field.
+///
+/// # Examples
+///
+/// ```
+/// use pcm_ring::{Config, ConfigError, MAX_CAPACITY};
+///
+/// assert!(Config::raw(4, MAX_CAPACITY).validate().is_ok());
+/// assert_eq!(
+///     Config::raw(4, MAX_CAPACITY + 4).validate(),
+///     Err(ConfigError::CapacityTooLarge { capacity: MAX_CAPACITY + 4, max: MAX_CAPACITY })
+/// );
+/// ```
 pub const MAX_CAPACITY: usize = 1 << 30;
 
 /// What a write does when the free space is smaller than its input.

@@ -47,19 +47,80 @@ const fn tile_for(len: usize) -> usize {
 
 impl Silence {
     /// The longest pattern, in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pcm_ring::Silence;
+    ///
+    /// assert!(Silence::from_pattern(&[0; Silence::MAX_PATTERN]).is_ok());
+    /// assert!(Silence::from_pattern(&[0; Silence::MAX_PATTERN + 1]).is_err());
+    /// ```
     pub const MAX_PATTERN: usize = 32;
 
     /// Zero: signed integer PCM of any width and IEEE float.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 16).silence(pcm_ring::Silence::ZERO))?;
+    /// let mut out = [0x55u8; 4];
+    /// let _ = rx.read(&mut out)?; // nothing buffered: silence
+    /// assert_eq!(out, [0; 4]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const ZERO: Silence = Silence::from_array([0]);
     /// Unsigned 8-bit PCM (`0x80`), as WAVE and Windows use for 8-bit audio.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::raw(2, 16).silence(pcm_ring::Silence::U8))?;
+    /// let mut out = [0u8; 4];
+    /// let _ = rx.read(&mut out)?;
+    /// assert_eq!(out, [0x80; 4]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const U8: Silence = Silence::from_array([0x80]);
     /// Unsigned 16-bit little-endian PCM.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, mut rx) = pcm_ring::heap(&pcm_ring::Config::raw(4, 16).silence(pcm_ring::Silence::U16_LE))?;
+    /// let mut out = [0u8; 4];
+    /// let _ = rx.read(&mut out)?;
+    /// assert_eq!(out, [0x00, 0x80, 0x00, 0x80]); // 0x8000 per sample
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const U16_LE: Silence = Silence::from_array([0x00, 0x80]);
     /// Unsigned 16-bit big-endian PCM.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(pcm_ring::Silence::U16_BE.pattern(), &[0x80, 0x00]);
+    /// ```
     pub const U16_BE: Silence = Silence::from_array([0x80, 0x00]);
     /// Unsigned 24-bit little-endian PCM packed in 3 bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pcm_ring::{Config, Silence};
+    ///
+    /// // Stereo: 6-byte frames, two patterns each.
+    /// assert!(Config::raw(6, 60).silence(Silence::U24_LE).validate().is_ok());
+    /// assert!(Config::raw(4, 60).silence(Silence::U24_LE).validate().is_err()); // 3 does not tile 4
+    /// ```
     pub const U24_LE: Silence = Silence::from_array([0x00, 0x00, 0x80]);
     /// Unsigned 32-bit little-endian PCM.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(pcm_ring::Silence::U32_LE.pattern(), &[0, 0, 0, 0x80]);
+    /// ```
     pub const U32_LE: Silence = Silence::from_array([0x00, 0x00, 0x00, 0x80]);
 
     /// A pattern known at compile time. `N` must be 1 to
@@ -133,6 +194,13 @@ impl Silence {
     }
 
     /// The pattern's bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(pcm_ring::Silence::U24_LE.pattern(), &[0x00, 0x00, 0x80]);
+    /// ```
+    #[must_use]
     pub fn pattern(&self) -> &[u8] {
         // `len` is 1..=MAX_PATTERN by construction; `get` keeps this panic-free.
         self.bytes.get(..usize::from(self.len)).unwrap_or(&[])

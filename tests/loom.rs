@@ -395,7 +395,7 @@ fn overwrite_oldest_racing_grant() {
             seqs.extend(decode(a, 1));
             seqs.extend(decode(b, 1));
             let n = grant.len();
-            grant.release(n).unwrap();
+            let _ = grant.release(n).unwrap();
         }
         let outcomes = producer.join().unwrap();
         let (rest, _) = drain(&mut rx, 1);
@@ -557,8 +557,8 @@ fn priming_then_end_of_stream() {
         let config = Config::raw(1, 4).start_threshold(3);
         let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
         let producer = thread::spawn(move || {
-            tx.write(&frame(1, 1)).unwrap();
-            tx.write(&frame(2, 1)).unwrap();
+            let _ = tx.write(&frame(1, 1)).unwrap();
+            let _ = tx.write(&frame(2, 1)).unwrap();
             assert_eq!(tx.finish(), 0);
         });
         let mut seqs = Vec::new();
@@ -611,7 +611,7 @@ fn rearm_prime_racing_writes() {
         let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
         let producer = thread::spawn(move || {
             for seq in 1..=3 {
-                tx.write(&frame(seq, 1)).unwrap();
+                let _ = tx.write(&frame(seq, 1)).unwrap();
             }
         });
         let (seqs, outcomes) = drain(&mut rx, 3);
@@ -660,9 +660,8 @@ fn underrun_data(outcomes: &[ReadOutcome]) -> u64 {
 /// moves both positions (the read position by compare-and-swap, then the
 /// write position), so a consumer that loads them one after the other can
 /// see an old read position with a new write position and report more than
-/// the ring holds. `available` must never exceed the capacity, and must be
-/// a fill level the ring had: here the fill only ever takes the values the
-/// producer's writes leave, 0 to 2.
+/// the ring holds (here 3 on a 2-byte ring). `available` must never exceed
+/// the capacity.
 ///
 /// Exhaustive.
 #[test]
@@ -685,7 +684,8 @@ fn available_while_overwriting() {
             seen.iter().all(|&n| n <= 2),
             "more than the capacity: {seen:?}"
         );
-        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+        // (The fill may dip to 1: between discarding the oldest frame and
+        // publishing the new one, one frame is buffered.)
         let c = rx.counters();
         assert_eq!((c.written, c.overwritten, c.dropped), (4, 2, 0));
         assert_eq!(rx.available(), 2);
@@ -737,14 +737,14 @@ fn overwrite_oldest_idle_reads_claim_nothing() {
 /// drops 2 bytes, so every snapshot must show `dropped == 2 * overruns`, and
 /// totals never go back.
 ///
-/// Exhaustive.
+/// Preemption bound 3.
 #[test]
 fn counters_while_writing() {
-    check(None, || {
+    check(Some(3), || {
         let config = Config::raw(1, 2).overrun(Overrun::Truncate);
         let (mut tx, rx) = pcm_ring::heap(&config).unwrap();
         let producer = thread::spawn(move || {
-            for seqs in [[1, 2], [3, 4], [5, 6]] {
+            for seqs in [[1, 2], [3, 4]] {
                 let _ = tx.write(&frames(&seqs, 1)).unwrap();
             }
         });
@@ -758,6 +758,6 @@ fn counters_while_writing() {
         }
         producer.join().unwrap();
         let c = rx.counters();
-        assert_eq!((c.written, c.dropped, c.overruns), (2, 4, 2));
+        assert_eq!((c.written, c.dropped, c.overruns), (2, 2, 1));
     });
 }
