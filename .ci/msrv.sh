@@ -15,6 +15,8 @@ p = sys.argv[1]
 s = open(p).read()
 s = re.sub(r'\n\[dev-dependencies\]\n(?:[^\[\n].*\n|\n)*', '\n', s)
 s = re.sub(r'\n\[\[bench\]\]\n(?:[^\[\n].*\n|\n)*', '\n', s)
+# The adapters are not part of the library; the copy is a workspace of its own.
+s = re.sub(r'\n\[workspace\]\n(?:[^\[\n].*\n|\n)*', '\n[workspace]\n', s)
 open(p, 'w').write(s)
 PY
 cd "$scratch"

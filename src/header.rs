@@ -137,6 +137,7 @@ impl Header {
 /// Byte ranges of the header that each side writes on its hot path, for the
 /// layout checks: `(producer, consumer)`.
 #[cfg(not(loom))]
+#[allow(dead_code)] // read by the layout assertions below and a test; older compilers miss the first
 pub(crate) const HOT_RANGES: (core::ops::Range<usize>, core::ops::Range<usize>) = (
     core::mem::offset_of!(Header, write)..core::mem::offset_of!(Header, _producer),
     core::mem::offset_of!(Header, read)..core::mem::offset_of!(Header, _consumer),

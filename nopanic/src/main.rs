@@ -14,7 +14,8 @@
 use core::hint::black_box;
 
 use pcm_ring::{
-    borrowed, Config, Consumer, Overrun, Producer, ReArm, Silence, StaticRing, Underrun,
+    borrowed, Config, Consumer, Format, Overrun, Producer, ReArm, SampleFormat, Silence,
+    StaticRing, Underrun,
 };
 
 extern "C" {
@@ -75,8 +76,14 @@ fn opaque_config() -> Config {
         }
     };
     let silence = Silence::from_pattern(black_box(&[0x00, 0x80][..])).unwrap_or(Silence::ZERO);
-    Config::raw(black_box(4), black_box(1024))
-        .overrun(overrun)
+    // A raw ring, or one with a declared format (typed reads and writes are
+    // then checked against it).
+    let base = if black_box(true) {
+        Config::raw(black_box(4), black_box(1024))
+    } else {
+        Config::new(Format::new(SampleFormat::I16, black_box(2)), black_box(256))
+    };
+    base.overrun(overrun)
         .underrun(underrun)
         .rearm(rearm)
         .silence(silence)
@@ -91,10 +98,11 @@ fn produce(tx: &mut Producer<'_>) {
     let _ = black_box(tx.write(black_box(&bytes[..])));
     let _ = black_box(tx.write_stream(black_box(&bytes[..])));
     let _ = black_box(tx.held_partial());
+    let _ = black_box(tx.is_abandoned());
     let _ = black_box(tx.discard_partial());
     let _ = black_box(tx.write_samples(black_box(&[1i16; 64][..])));
     let _ = black_box(tx.write_samples(black_box(&[0.5f32; 32][..])));
-    let _ = black_box(tx.write_samples(black_box(&[[1u8, 2, 3]; 20][..])));
+    let _ = black_box(tx.write_samples(black_box(&[1u8; 20][..])));
     if let Ok(mut grant) = tx.grant(black_box(64)) {
         black_box((grant.len(), grant.is_empty()));
         let (a, b) = grant.as_mut_slices();
@@ -114,7 +122,7 @@ fn consume(rx: &mut Consumer<'_>) {
     let _ = black_box(rx.read(black_box(&mut out[..])));
     let _ = black_box(rx.read_samples(black_box(&mut [0i16; 64][..])));
     let _ = black_box(rx.read_samples(black_box(&mut [0f32; 32][..])));
-    let _ = black_box(rx.read_samples(black_box(&mut [[0u8; 3]; 20][..])));
+    let _ = black_box(rx.read_samples(black_box(&mut [0u8; 20][..])));
     let mut dma = [0u8; 512];
     let _ = black_box(rx.read_cyclic(black_box(&mut dma[..]), black_box(100), black_box(300)));
     let grant = rx.read_grant(black_box(usize::MAX));
@@ -124,6 +132,7 @@ fn consume(rx: &mut Consumer<'_>) {
     let _ = black_box(grant.release(black_box(8)));
     drop(rx.read_grant(black_box(16)));
     let _ = black_box((rx.available(), rx.is_streaming(), rx.is_end_of_stream()));
+    let _ = black_box(rx.is_abandoned());
     let _ = black_box((rx.capacity(), rx.block_align()));
     let _ = black_box(rx.counters().silence());
 }
