@@ -6,7 +6,9 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use pcm_ring::{ConfigError, Overrun, ReArm, Silence, StaticRing, Underrun};
+use pcm_ring::{
+    Config, ConfigError, Format, Overrun, ReArm, SampleFormat, Silence, StaticRing, Underrun,
+};
 
 #[path = "../../tests/support/harness.rs"]
 mod harness;
@@ -74,6 +76,45 @@ struct Input {
     partial: bool,
     start_blocks: usize,
     storage: StorageChoice,
+    /// A typed configuration to check alongside: sample format, channels,
+    /// capacity in frames.
+    format: (u8, u16, usize),
+}
+
+/// Every sample format, to pick from.
+const FORMATS: [SampleFormat; 9] = [
+    SampleFormat::U8,
+    SampleFormat::I8,
+    SampleFormat::I16,
+    SampleFormat::U16,
+    SampleFormat::I24,
+    SampleFormat::I32,
+    SampleFormat::U32,
+    SampleFormat::F32,
+    SampleFormat::F64,
+];
+
+/// `Config::new` is the raw form with the format's frame size and silence,
+/// or a typed error: no channels, or a capacity that overflows.
+fn check_typed(&(sample, channels, frames): &(u8, u16, usize)) {
+    let sample = FORMATS[usize::from(sample) % FORMATS.len()];
+    let config = Config::new(Format::new(sample, channels), frames);
+    let block = usize::from(channels) * sample.bytes();
+    assert_eq!(config.block_align(), block);
+    assert_eq!(config.silence_pattern(), sample.silence());
+    let result = config.validate();
+    if channels == 0 {
+        assert_eq!(result, Err(ConfigError::ZeroChannels));
+    } else if let Some(bytes) = frames.checked_mul(block) {
+        assert_eq!(config.capacity(), bytes);
+        let raw = Config::raw(block, bytes).silence(sample.silence());
+        assert_eq!(result, raw.validate());
+    } else {
+        assert!(
+            matches!(result, Err(ConfigError::CapacityTooLarge { .. })),
+            "{result:?}"
+        );
+    }
 }
 
 /// A short script that writes, reads, grants and underruns.
@@ -110,6 +151,7 @@ fn check_error(e: ConfigError, expected: &Result<(), ConfigError>) {
 }
 
 fuzz_target!(|input: Input| {
+    check_typed(&input.format);
     let silence = match Silence::from_pattern(&input.silence) {
         Ok(s) => s,
         Err(e) => {
