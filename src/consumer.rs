@@ -6,10 +6,12 @@ use crate::format::{check_sample, SampleMismatch};
 use crate::header::{Geometry, BUSY, FINISHED, GONE};
 use crate::storage::Shared;
 use crate::sync::{
-    Ordering, CLAIM_CAS, CLAIM_ONLY_TO_COPY, CONSISTENT_POSITIONS, OBSERVE_FINISH, OBSERVE_GONE,
-    OBSERVE_READ, OBSERVE_WRITE, PUBLISH_GONE, PUBLISH_READ, USE_CLAIM,
+    Ordering, CACHE_EXACT_EDGES, CLAIM_CAS, CLAIM_ONLY_TO_COPY, CONSISTENT_POSITIONS,
+    CONSUMER_CACHE_REFRESH, OBSERVE_FINISH, OBSERVE_GONE, OBSERVE_READ, OBSERVE_WRITE,
+    OVERWRITE_FRESH_READ, PUBLISH_GONE, PUBLISH_READ, USE_CLAIM,
 };
 use crate::{Config, Overrun, ReArm, ReadError, Sample, SampleFormat, Silence, Underrun};
+use core::cell::Cell;
 
 /// What a read delivered and what it noticed.
 ///
@@ -100,6 +102,18 @@ pub struct Consumer<'a> {
     threshold: usize,
     streaming: bool,
     below_low_watermark: bool,
+    /// Bytes buffered from `read` as of the write position last loaded
+    /// (not under `OverwriteOldest`, where `read` is not authoritative).
+    /// Only the producer moves the write position, and only forward, so
+    /// this never exceeds what is buffered: a read that the cached value
+    /// covers with more to spare than the low watermark needs takes the data
+    /// without looking, and gets the same outcome a fresh look would give
+    /// (see [`read`](Self::read)). A `Cell` so that
+    /// [`available`](Self::available), which loads it anyway, refreshes it.
+    cached: Cell<usize>,
+    /// `block_align - 1` if the block size is a power of two, else
+    /// `usize::MAX`: a whole-block check is then one `and`.
+    pow2_mask: usize,
     /// The counters only the consumer writes.
     tally: Tally<CONSUMER_FIELDS>,
 }
@@ -127,6 +141,12 @@ impl<'a> Consumer<'a> {
             threshold: config.start_threshold,
             streaming: false,
             below_low_watermark: false,
+            cached: Cell::new(0),
+            pow2_mask: if geometry.block_align.is_power_of_two() {
+                geometry.block_align - 1
+            } else {
+                usize::MAX
+            },
             tally: Tally::new(),
         }
     }
@@ -188,8 +208,14 @@ impl<'a> Consumer<'a> {
     #[inline]
     fn positions(&self) -> (usize, usize) {
         let header = self.shared.header();
-        if !self.overwrite {
-            return (self.read, header.write.load(OBSERVE_WRITE) as usize);
+        if !self.overwrite || !OVERWRITE_FRESH_READ {
+            let write = if CONSUMER_CACHE_REFRESH {
+                header.write.load(OBSERVE_WRITE) as usize
+            } else {
+                self.geometry.advance(self.read, self.cached.get())
+            };
+            self.cached.set(self.geometry.distance(self.read, write));
+            return (self.read, write);
         }
         loop {
             let read = (header.read.load(OBSERVE_READ) & !BUSY) as usize;
@@ -346,6 +372,7 @@ impl<'a> Consumer<'a> {
     /// nothing (under `OverwriteOldest` the producer may have moved it).
     fn end(&mut self, view: &View, n: usize) {
         self.read = self.geometry.advance(view.read, n);
+        self.cached.set(view.available - n);
         if n > 0 || view.claimed {
             self.shared
                 .header()
@@ -506,21 +533,43 @@ impl<'a> Consumer<'a> {
     /// assert_eq!((got.data, got.silence, got.underrun), (2, 2, true));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline(always)]
     pub fn read(&mut self, dst: &mut [u8]) -> Result<ReadOutcome, ReadError> {
         let len = dst.len();
-        self.check_blocks(len)?;
-        if self.streaming && !self.overwrite {
-            // The common case, kept short: streaming, and it is all there.
+        // The common case, kept short and inlined into the caller:
+        // streaming, and it is all there.
+        if self.streaming && (!self.overwrite || !OVERWRITE_FRESH_READ) && self.whole_blocks(len) {
+            let cached = self.cached.get();
+            if self.cache_covers(len, cached) {
+                // From the cache alone: more is buffered than this read
+                // takes (no end of stream), and what stays is at or above
+                // the low watermark (no edge, and the edge re-arms). The
+                // buffered bytes are at least the cached ones, so a fresh
+                // look would give the same outcome.
+                self.take(dst, cached);
+                let edge = if CACHE_EXACT_EDGES {
+                    self.below_low_watermark = false;
+                    false
+                } else {
+                    self.low_watermark_edge(cached, cached - len)
+                };
+                return Ok(ReadOutcome {
+                    data: len,
+                    low_watermark: edge,
+                    ..ReadOutcome::default()
+                });
+            }
+            // Before the write position: if the end is seen, so is the last
+            // write.
             let finished = self.finished();
-            let header = self.shared.header();
-            let write = header.write.load(OBSERVE_WRITE) as usize;
-            let available = self.geometry.distance(self.read, write);
+            let available = if CONSUMER_CACHE_REFRESH {
+                let write = self.shared.header().write.load(OBSERVE_WRITE) as usize;
+                self.geometry.distance(self.read, write)
+            } else {
+                cached
+            };
             if len <= available {
-                self.copy_at(self.read, dst);
-                self.read = self.geometry.advance(self.read, len);
-                header.read.store(self.read as u32, PUBLISH_READ);
-                self.tally.add(field::READ, len as u64);
-                self.publish_counters();
+                self.take(dst, available);
                 let after = available - len;
                 return Ok(ReadOutcome {
                     data: len,
@@ -530,8 +579,57 @@ impl<'a> Consumer<'a> {
                 });
             }
         }
+        self.read_slow(dst)
+    }
+
+    /// [`read`](Self::read) when it is not all there, or not streaming, or
+    /// under `OverwriteOldest` (or the call is an error).
+    #[inline(never)]
+    fn read_slow(&mut self, dst: &mut [u8]) -> Result<ReadOutcome, ReadError> {
+        self.check_blocks(dst.len())?;
         let fill = self.underrun == Underrun::SilenceFill;
         Ok(self.read_parts(dst, &mut [], fill))
+    }
+
+    /// Whether `len` is a whole number of blocks.
+    #[inline(always)]
+    fn whole_blocks(&self, len: usize) -> bool {
+        if self.pow2_mask != usize::MAX {
+            len & self.pow2_mask == 0
+        } else {
+            self.geometry.rem_blocks(len) == 0
+        }
+    }
+
+    /// Whether a read of `len` bytes has the outcome a fresh look at the
+    /// write position would give, from the cached `cached` bytes alone:
+    /// streaming (checked by the caller), more buffered than it takes (so
+    /// no end of stream and no underrun), and at least the low watermark left
+    /// (so no edge to report, and the edge re-arms). The buffered bytes are
+    /// at least the cached ones, so every fresh value would agree.
+    #[inline(always)]
+    fn cache_covers(&self, len: usize, cached: usize) -> bool {
+        if CACHE_EXACT_EDGES {
+            len < cached && cached - len >= self.low_watermark
+        } else {
+            len > 0 && len <= cached
+        }
+    }
+
+    /// The short read: copies `dst.len() <= available` bytes from `read`,
+    /// publishes the new read position and counts them.
+    #[inline(always)]
+    fn take(&mut self, dst: &mut [u8], available: usize) {
+        let len = dst.len();
+        self.copy_at(self.read, dst);
+        self.read = self.geometry.advance(self.read, len);
+        self.cached.set(available - len);
+        self.shared
+            .header()
+            .read
+            .store(self.read as u32, PUBLISH_READ);
+        self.tally.add(field::READ, len as u64);
+        self.publish_counters();
     }
 
     /// Reads typed samples; `dst` must hold whole frames, and counts in the
@@ -645,6 +743,26 @@ impl<'a> Consumer<'a> {
     /// ```
     pub fn read_grant(&mut self, max: usize) -> ReadGrant<'_, 'a> {
         let want = self.geometry.floor_blocks(max);
+        let cached = self.cached.get();
+        if self.streaming
+            && (!self.overwrite || !OVERWRITE_FRESH_READ)
+            && self.cache_covers(want, cached)
+        {
+            // As in `read`: the release's outcome is the one a fresh look
+            // would give, for any length it releases.
+            let view = View {
+                read: self.read,
+                available: cached,
+                finished: false,
+                claimed: false,
+            };
+            return ReadGrant {
+                consumer: self,
+                view,
+                len: want,
+                released: false,
+            };
+        }
         let view = self.begin(want);
         let deliverable = self.gate(&view);
         if self.streaming && view.available == 0 && !view.finished {

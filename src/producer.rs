@@ -5,9 +5,11 @@ use crate::format::{check_sample, SampleMismatch};
 use crate::header::{Geometry, BUSY, FINISHED, GONE};
 use crate::storage::Shared;
 use crate::sync::{
-    OBSERVE_GONE, OBSERVE_READ, OVERWRITE_CAS, PUBLISH_FINISH, PUBLISH_GONE, PUBLISH_WRITE,
+    OBSERVE_GONE, OBSERVE_READ, OVERWRITE_CAS, PEAK_EXACT, PRODUCER_CACHE_REFRESH, PUBLISH_FINISH,
+    PUBLISH_GONE, PUBLISH_WRITE,
 };
 use crate::{Config, Overrun, Sample, SampleFormat, WriteError};
+use core::cell::Cell;
 
 /// What a write did with its input.
 ///
@@ -76,6 +78,21 @@ pub struct Producer<'a> {
     /// the stream, so that the next block starts on a frame boundary.
     skip: usize,
     finished: bool,
+    /// `finished || held > 0 || skip > 0`: the whole-block write's fast
+    /// path checks this one flag (kept up to date by `update_blocked`).
+    blocked: bool,
+    /// `block_align - 1` if the block size is a power of two, else
+    /// `usize::MAX`: a whole-block check is then one `and`.
+    pow2_mask: usize,
+    /// The free space from `write` as of the read position last loaded.
+    /// Only the consumer (and, under `OverwriteOldest`, this producer's own
+    /// discards, which update it) moves the read position, and only
+    /// forward, so this never exceeds the true free space: a write that
+    /// fits in it fits without looking, and the read position is loaded
+    /// again only when it says there is not enough (or for the peak fill,
+    /// see [`publish`](Self::publish)). A `Cell` so that [`free`](Self::free)
+    /// and [`fill`](Self::fill), which load it anyway, refresh it.
+    room: Cell<usize>,
     /// The counters only the producer writes.
     tally: Tally<PRODUCER_FIELDS>,
 }
@@ -101,6 +118,13 @@ impl<'a> Producer<'a> {
             held: 0,
             skip: 0,
             finished: false,
+            blocked: false,
+            pow2_mask: if geometry.block_align.is_power_of_two() {
+                geometry.block_align - 1
+            } else {
+                usize::MAX
+            },
+            room: Cell::new(geometry.capacity),
             tally: Tally::new(),
         }
     }
@@ -158,6 +182,43 @@ impl<'a> Producer<'a> {
         (self.shared.header().read.load(OBSERVE_READ) & !BUSY) as usize
     }
 
+    /// Loads the read position and returns the free space from `write`,
+    /// refreshing the cached value.
+    #[inline]
+    fn refresh_room(&self) -> usize {
+        let room =
+            self.geometry.capacity - self.geometry.distance(self.read_position(), self.write);
+        self.room.set(room);
+        room
+    }
+
+    /// The cached free space if it holds `want` bytes, else the fresh one.
+    #[inline(always)]
+    fn room_for(&self, want: usize) -> usize {
+        let room = self.room.get();
+        if want <= room || !PRODUCER_CACHE_REFRESH {
+            room
+        } else {
+            self.refresh_room()
+        }
+    }
+
+    /// Whether `len` is a whole number of blocks.
+    #[inline(always)]
+    fn whole_blocks(&self, len: usize) -> bool {
+        if self.pow2_mask != usize::MAX {
+            len & self.pow2_mask == 0
+        } else {
+            self.geometry.rem_blocks(len) == 0
+        }
+    }
+
+    /// Brings `blocked` up to date after `finished`, `held` or `skip` changed.
+    #[inline]
+    fn update_blocked(&mut self) {
+        self.blocked = self.finished || self.held > 0 || self.skip > 0;
+    }
+
     /// The space reserved by a held partial block.
     #[inline]
     fn reserved(&self) -> usize {
@@ -182,7 +243,7 @@ impl<'a> Producer<'a> {
     /// ```
     #[must_use]
     pub fn fill(&self) -> usize {
-        self.geometry.distance(self.read_position(), self.write)
+        self.geometry.capacity - self.refresh_room()
     }
 
     /// Bytes a write can add now without an overrun: whole blocks, not
@@ -198,9 +259,7 @@ impl<'a> Producer<'a> {
     /// ```
     #[must_use]
     pub fn free(&self) -> usize {
-        self.geometry
-            .capacity
-            .saturating_sub(self.fill() + self.reserved())
+        self.refresh_room().saturating_sub(self.reserved())
     }
 
     /// How many bytes to write now (whole blocks, at most [`free`](Self::free))
@@ -291,6 +350,7 @@ impl<'a> Producer<'a> {
         let held = self.held;
         self.held = 0;
         self.skip = 0;
+        self.update_blocked();
         if held > 0 {
             self.tally.add(field::DROPPED, held as u64);
             self.publish_counters();
@@ -323,6 +383,7 @@ impl<'a> Producer<'a> {
         }
         let discarded = self.discard_partial();
         self.finished = true;
+        self.update_blocked();
         self.shared
             .header()
             .producer_flags
@@ -373,7 +434,28 @@ impl<'a> Producer<'a> {
     /// );
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline(always)]
     pub fn write(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
+        // The common case, kept short and inlined into the caller: whole
+        // blocks that fit in the cached free space, without loading the
+        // read position.
+        let len = src.len();
+        if !self.blocked && self.whole_blocks(len) && len <= self.room.get() {
+            self.copy_at(self.write, src);
+            self.publish(len);
+            self.publish_counters();
+            return Ok(WriteOutcome {
+                written: len,
+                ..WriteOutcome::default()
+            });
+        }
+        self.write_slow(src)
+    }
+
+    /// [`write`](Self::write) when the cached free space is not enough (or
+    /// the call is an error).
+    #[inline(never)]
+    fn write_slow(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
         self.check_block_boundary()?;
         let len = src.len();
         if self.geometry.rem_blocks(len) != 0 {
@@ -382,15 +464,22 @@ impl<'a> Producer<'a> {
                 block_align: self.geometry.block_align,
             });
         }
-        // The common case, kept short: it all fits.
-        let read = self.read_position();
-        if len <= self.geometry.capacity - self.geometry.distance(read, self.write) {
+        let room = self.room_for(len);
+        if len <= room {
             self.copy_at(self.write, src);
-            self.publish(len, read);
+            self.publish(len);
             self.publish_counters();
             return Ok(WriteOutcome {
                 written: len,
                 ..WriteOutcome::default()
+            });
+        }
+        if self.overrun == Overrun::Reject {
+            // `room` is fresh here: refuse without loading it again.
+            self.count_refused();
+            return Err(WriteError::Full {
+                needed: len,
+                free: room,
             });
         }
         self.write_inner(src)
@@ -499,7 +588,7 @@ impl<'a> Producer<'a> {
                 block_align: block,
             });
         }
-        let (room, _, overwritten) = self.make_room(len.min(capacity));
+        let (room, overwritten) = self.make_room(len.min(capacity));
         if self.overrun == Overrun::Reject && room < len {
             self.count_refused();
             return Err(WriteError::Full {
@@ -518,7 +607,17 @@ impl<'a> Producer<'a> {
         })
     }
 
+    #[inline(always)]
     fn check_block_boundary(&self) -> Result<(), WriteError> {
+        if !self.finished && (self.held | self.skip) == 0 {
+            Ok(())
+        } else {
+            self.boundary_error()
+        }
+    }
+
+    #[cold]
+    fn boundary_error(&self) -> Result<(), WriteError> {
         if self.finished {
             Err(WriteError::Finished)
         } else if self.held > 0 {
@@ -533,22 +632,27 @@ impl<'a> Producer<'a> {
     }
 
     /// Makes room for `want` bytes (`want <= capacity`) as far as the policy
-    /// allows. Returns the free bytes now, the read position seen, and the
-    /// bytes overwritten.
+    /// allows. Returns the free bytes now (the cached value if it is enough,
+    /// else a fresh one) and the bytes overwritten.
     ///
     /// `OverwriteOldest`: the consumer's claim (the busy bit) means it may be
     /// copying any of the buffered blocks, so the producer then leaves the
     /// read position alone and the write falls back to dropping the newest.
     /// A failed compare-and-swap means the consumer moved in between; retry
     /// with what it published (lock-free: each retry follows consumer progress).
-    fn make_room(&mut self, want: usize) -> (usize, usize, usize) {
+    fn make_room(&mut self, want: usize) -> (usize, usize) {
+        let cached = self.room.get();
+        if want <= cached || !PRODUCER_CACHE_REFRESH {
+            return (cached, 0);
+        }
         let header = self.shared.header();
         let mut raw = header.read.load(OBSERVE_READ);
         loop {
             let read = (raw & !BUSY) as usize;
             let free = self.geometry.capacity - self.geometry.distance(read, self.write);
             if want <= free || self.overrun != Overrun::OverwriteOldest || raw & BUSY != 0 {
-                return (free, read, 0);
+                self.room.set(free);
+                return (free, 0);
             }
             let deficit = want - free;
             let new_read = self.geometry.advance(read, deficit);
@@ -556,7 +660,10 @@ impl<'a> Producer<'a> {
                 .read
                 .compare_exchange(raw, new_read as u32, OVERWRITE_CAS, OBSERVE_READ)
             {
-                Ok(_) => return (want, new_read, deficit),
+                Ok(_) => {
+                    self.room.set(want);
+                    return (want, deficit);
+                }
                 Err(current) => raw = current,
             }
         }
@@ -579,19 +686,32 @@ impl<'a> Producer<'a> {
         }
     }
 
-    /// Moves the write position on by `n` and publishes it; counts the
-    /// bytes and the peak fill (published with the next
-    /// [`publish_counters`](Self::publish_counters)).
+    /// Moves the write position on by `n` (at most the free space) and
+    /// publishes it; counts the bytes and the peak fill (published with the
+    /// next [`publish_counters`](Self::publish_counters)).
+    ///
+    /// The peak is the fill right after the write as measured against a read
+    /// position loaded during this call, as it was before the cache: the
+    /// cached free space gives an upper bound of the fill, and only when
+    /// that bound would raise the peak is the read position loaded (before
+    /// the store, so the peak never under-reports a fill the ring had).
+    /// Once the peak is the capacity, it costs nothing.
     #[inline(always)]
-    fn publish(&mut self, n: usize, read: usize) {
+    fn publish(&mut self, n: usize) {
+        let capacity = self.geometry.capacity;
+        let mut room = self.room.get();
+        if n > room
+            || (PEAK_EXACT && capacity - room + n > self.tally.get(field::PEAK_FILL) as usize)
+        {
+            room = self.refresh_room();
+        }
+        let room = room.saturating_sub(n);
+        self.room.set(room);
+        self.tally.raise(field::PEAK_FILL, (capacity - room) as u64);
         self.write = self.geometry.advance(self.write, n);
         let header = self.shared.header();
         header.write.store(self.write as u32, PUBLISH_WRITE);
         self.tally.add(field::WRITTEN, n as u64);
-        let fill = self.geometry.distance(read, self.write) as u64;
-        if let Some(peak) = self.tally.now.get_mut(field::PEAK_FILL) {
-            *peak = (*peak).max(fill);
-        }
     }
 
     /// Makes the counters changed since the last call visible to readers.
@@ -618,6 +738,12 @@ impl<'a> Producer<'a> {
     }
 
     fn write_inner(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
+        let out = self.write_inner_body(src);
+        self.update_blocked();
+        out
+    }
+
+    fn write_inner_body(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
         if self.finished {
             return Err(WriteError::Finished);
         }
@@ -638,8 +764,11 @@ impl<'a> Producer<'a> {
         let tail_block = if tail_len > 0 { block } else { 0 };
 
         if self.overrun == Overrun::Reject && !rest.is_empty() {
-            // All or nothing: check before changing anything.
-            let free = self.free();
+            // All or nothing: check before changing anything. The cached
+            // free space serves if it is enough; `make_room` below then
+            // uses it too, so the read position is loaded at most once.
+            let needed_room = whole.len() + tail_block + self.reserved();
+            let free = self.room_for(needed_room).saturating_sub(self.reserved());
             let needed = whole.len() + tail_block;
             if needed > free {
                 self.count_refused();
@@ -663,8 +792,7 @@ impl<'a> Producer<'a> {
             self.held += to_held.len();
             if self.held == block {
                 self.held = 0;
-                let read = self.read_position();
-                self.publish(block, read);
+                self.publish(block);
                 out.written += block;
             }
         }
@@ -685,7 +813,7 @@ impl<'a> Producer<'a> {
             whole = &whole[whole.len() - keep..];
         }
         let want = (whole.len() + tail_block).min(capacity);
-        let (room, read, overwritten) = self.make_room(want);
+        let (room, overwritten) = self.make_room(want);
         // `room` is whole blocks: free space, or `want` itself.
         let n = whole.len().min(room);
         self.copy_at(self.write, &whole[..n]);
@@ -703,7 +831,7 @@ impl<'a> Producer<'a> {
             }
         }
         if n > 0 {
-            self.publish(n, read);
+            self.publish(n);
         }
         self.count_overrun(dropped, overwritten);
         self.publish_counters();
@@ -865,10 +993,7 @@ impl WriteGrant<'_, '_> {
             });
         }
         if len > 0 {
-            // The consumer may have read since the grant: measure the peak
-            // against where it is now.
-            let read = self.producer.read_position();
-            self.producer.publish(len, read);
+            self.producer.publish(len);
             self.producer.publish_counters();
         }
         Ok(len)

@@ -107,3 +107,30 @@ pub(crate) const COUNTER_READ: Ordering = if cfg!(pcm_ring_weaken = "counter_rea
 pub(crate) const PUBLISH_GONE: Ordering = Release;
 /// See [`PUBLISH_GONE`].
 pub(crate) const OBSERVE_GONE: Ordering = Acquire;
+
+/// Whether the producer loads the read position again when its cached free
+/// space is too small for a write. Weakened, it trusts the cached value: a
+/// write the consumer has made room for is refused (or truncated).
+pub(crate) const PRODUCER_CACHE_REFRESH: bool = !cfg!(pcm_ring_weaken = "producer_cache");
+
+/// Whether the consumer loads the write position again when its cached
+/// available bytes are too few for a read. Weakened, it trusts the cached
+/// value: published data is reported missing (silence, an underrun).
+pub(crate) const CONSUMER_CACHE_REFRESH: bool = !cfg!(pcm_ring_weaken = "consumer_cache");
+
+/// Whether the consumer's cached fast path is taken only when its outcome
+/// cannot depend on the fresh fill level: data stays above the low
+/// watermark and short of the end. Weakened, a stale fill reports the
+/// low-watermark edge early and misses the end of the stream.
+pub(crate) const CACHE_EXACT_EDGES: bool = !cfg!(pcm_ring_weaken = "cache_edges");
+
+/// Whether the producer loads the read position before raising the peak
+/// fill. Weakened, the peak comes from the cached (stale) read position and
+/// can exceed any fill the ring ever had.
+pub(crate) const PEAK_EXACT: bool = !cfg!(pcm_ring_weaken = "peak_from_cache");
+
+/// Whether the consumer under `OverwriteOldest` always starts from the
+/// shared read position (the producer moves it). Weakened, it trusts its
+/// own copy and its cached fill like the other policies do, and copies
+/// blocks the producer is overwriting.
+pub(crate) const OVERWRITE_FRESH_READ: bool = !cfg!(pcm_ring_weaken = "overwrite_own_read");
