@@ -31,11 +31,9 @@ use std::hint::black_box;
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-use criterion::{
-    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
-};
+use criterion::{criterion_group, BenchmarkId, Criterion, SamplingMode, Throughput};
 use pcm_ring::{Config, Overrun, Silence};
-use ringbuf::traits::{Consumer as _, Observer as _, Producer as _, Split as _};
+use ringbuf::traits::{Consumer as _, Producer as _, Split as _};
 use rtrb::CopyToUninit;
 
 /// 48 kHz 16-bit stereo.
@@ -193,6 +191,21 @@ fn one_thread(c: &mut Criterion) {
         for (name, policy) in POLICIES {
             let config = Config::raw(BLOCK, RING).overrun(policy);
             group.bench_with_input(
+                BenchmarkId::new(format!("pcm_plain_{name}"), n),
+                &n,
+                |b, _| {
+                    // What a user writes first: plain buffers from the
+                    // allocator, `?`, every outcome checked.
+                    let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
+                    let src: Vec<u8> = (0..n).map(|i| (i * 7 + 3) as u8).collect();
+                    let mut dst = vec![0u8; n];
+                    b.iter(|| {
+                        plain_round_trip(&mut tx, &mut rx, black_box(&src), &mut dst).unwrap()
+                    });
+                    assert_eq!(dst, src);
+                },
+            );
+            group.bench_with_input(
                 BenchmarkId::new(format!("pcm_copy_{name}"), n),
                 &n,
                 |b, _| {
@@ -282,6 +295,23 @@ fn one_thread(c: &mut Criterion) {
     group.finish();
 }
 
+/// One write and one read through the copy API, as the harness
+/// times them: `?` on both, and the outcomes checked.
+#[inline(always)]
+fn plain_round_trip(
+    tx: &mut pcm_ring::Producer<'_>,
+    rx: &mut pcm_ring::Consumer<'_>,
+    src: &[u8],
+    dst: &mut [u8],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let put = tx.write(src)?;
+    let got = rx.read(dst)?;
+    if put.written != src.len() || got.data != dst.len() {
+        return Err("short".into());
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 // Two threads: stream through a 7680-byte ring.
 
@@ -317,29 +347,6 @@ fn stream_chunks() -> usize {
     total / PERIOD
 }
 
-/// Runs `produce` and `consume` on two threads, `iters` times, and returns the
-/// total time (the ring is made outside it). Each gets the number of chunks to
-/// move; each chunk carries its sequence number in its first byte, which the
-/// consumer checks.
-fn two_threads_run<P, C>(iters: u64, chunks: usize, make: impl Fn() -> (P, C)) -> Duration
-where
-    P: FnOnce(usize) + Send,
-    C: FnOnce(usize) + Send,
-{
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let (produce, consume) = make();
-        let start = Instant::now();
-        std::thread::scope(|s| {
-            let consumer = s.spawn(move || consume(chunks));
-            produce(chunks);
-            consumer.join().unwrap();
-        });
-        total += start.elapsed();
-    }
-    total
-}
-
 fn two_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("two_threads");
     let chunks = stream_chunks();
@@ -348,184 +355,13 @@ fn two_threads(c: &mut Criterion) {
     group.sample_size(10);
     group.warm_up_time(Duration::from_millis(if quick() { 200 } else { 500 }));
     group.measurement_time(Duration::from_secs(if quick() { 1 } else { 5 }));
-    let id = |name: &str| BenchmarkId::new(name, PERIOD);
-
-    for (name, policy) in POLICIES {
-        if policy == Overrun::Truncate {
-            // The producer waits for room, so this never overruns: the same
-            // path as Reject.
-            continue;
-        }
-        let config = Config::raw(BLOCK, RING).overrun(policy);
-        group.bench_function(id(&format!("pcm_copy_{name}")), |b| {
-            b.iter_custom(|iters| {
-                two_threads_run(iters, chunks, || {
-                    let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
-                    let phase = pcm_phase(&mut tx);
-                    let produce = move |chunks: usize| {
-                        let mut src = PageBuf::pattern(PERIOD, phase);
-                        let mut backoff = Backoff::new();
-                        for i in 0..chunks {
-                            src[0] = i as u8;
-                            while tx.free() < PERIOD {
-                                backoff.snooze();
-                            }
-                            backoff.reset();
-                            let _ = tx.write(black_box(&src[..])).unwrap();
-                        }
-                    };
-                    let consume = move |chunks: usize| {
-                        let mut dst = PageBuf::new(PERIOD, phase);
-                        let mut backoff = Backoff::new();
-                        for i in 0..chunks {
-                            while rx.available() < PERIOD {
-                                backoff.snooze();
-                            }
-                            backoff.reset();
-                            let got = rx.read(black_box(&mut dst[..])).unwrap();
-                            assert!(got.data == PERIOD && dst[0] == i as u8);
-                        }
-                    };
-                    (produce, consume)
-                })
-            })
+    // The same variants, loops and pinning as the interleaved comparison
+    // (`PCM_RING_TWO_THREADS=1`, see `benches/ring/threads.rs`).
+    for variant in threads::VARIANTS {
+        group.bench_function(BenchmarkId::new(variant.name, PERIOD), |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| threads::stream(variant, chunks).0).sum())
         });
     }
-
-    let config = Config::raw(BLOCK, RING);
-    group.bench_function(id("pcm_zc_reject"), |b| {
-        b.iter_custom(|iters| {
-            two_threads_run(iters, chunks, || {
-                let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
-                let phase = pcm_phase(&mut tx);
-                let produce = move |chunks: usize| {
-                    let mut src = PageBuf::pattern(PERIOD, phase);
-                    let mut backoff = Backoff::new();
-                    for i in 0..chunks {
-                        src[0] = i as u8;
-                        while tx.free() < PERIOD {
-                            backoff.snooze();
-                        }
-                        backoff.reset();
-                        let src = black_box(&src[..]);
-                        let mut grant = tx.grant(PERIOD).unwrap();
-                        let (w0, w1) = grant.as_mut_slices();
-                        let (s0, s1) = src.split_at(w0.len());
-                        w0.copy_from_slice(s0);
-                        w1.copy_from_slice(s1);
-                        grant.commit(PERIOD).unwrap();
-                    }
-                };
-                let consume = move |chunks: usize| {
-                    let mut dst = PageBuf::new(PERIOD, phase);
-                    let mut backoff = Backoff::new();
-                    for i in 0..chunks {
-                        loop {
-                            let grant = rx.read_grant(PERIOD);
-                            if grant.len() == PERIOD {
-                                let (r0, r1) = grant.as_slices();
-                                let (d0, d1) = dst.split_at_mut(r0.len());
-                                d0.copy_from_slice(r0);
-                                d1.copy_from_slice(r1);
-                                let _ = grant.release(PERIOD).unwrap();
-                                break;
-                            }
-                            drop(grant);
-                            backoff.snooze();
-                        }
-                        backoff.reset();
-                        assert_eq!(black_box(&dst[..])[0], i as u8);
-                    }
-                };
-                (produce, consume)
-            })
-        })
-    });
-
-    group.bench_function(id("rtrb"), |b| {
-        b.iter_custom(|iters| {
-            two_threads_run(iters, chunks, || {
-                let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(RING);
-                let phase = rtrb_phase(&mut tx);
-                let produce = move |chunks: usize| {
-                    let mut src = PageBuf::pattern(PERIOD, phase);
-                    let mut backoff = Backoff::new();
-                    for i in 0..chunks {
-                        src[0] = i as u8;
-                        let mut chunk = loop {
-                            match tx.write_chunk_uninit(PERIOD) {
-                                Ok(chunk) => break chunk,
-                                Err(_) => backoff.snooze(),
-                            }
-                        };
-                        backoff.reset();
-                        let src = black_box(&src[..]);
-                        let (w0, w1) = chunk.as_mut_slices();
-                        let (s0, s1) = src.split_at(w0.len());
-                        s0.copy_to_uninit(w0);
-                        s1.copy_to_uninit(w1);
-                        // SAFETY: both slices of the chunk were just initialised.
-                        unsafe { chunk.commit_all() };
-                    }
-                };
-                let consume = move |chunks: usize| {
-                    let mut dst = PageBuf::new(PERIOD, phase);
-                    let mut backoff = Backoff::new();
-                    for i in 0..chunks {
-                        let chunk = loop {
-                            match rx.read_chunk(PERIOD) {
-                                Ok(chunk) => break chunk,
-                                Err(_) => backoff.snooze(),
-                            }
-                        };
-                        backoff.reset();
-                        let (r0, r1) = chunk.as_slices();
-                        let (d0, d1) = dst.split_at_mut(r0.len());
-                        d0.copy_from_slice(r0);
-                        d1.copy_from_slice(r1);
-                        chunk.commit_all();
-                        assert_eq!(black_box(&dst[..])[0], i as u8);
-                    }
-                };
-                (produce, consume)
-            })
-        })
-    });
-
-    group.bench_function(id("ringbuf"), |b| {
-        b.iter_custom(|iters| {
-            two_threads_run(iters, chunks, || {
-                let (mut tx, mut rx) = ringbuf::HeapRb::<u8>::new(RING).split();
-                let phase = ringbuf_phase(&tx);
-                let produce = move |chunks: usize| {
-                    let mut src = PageBuf::pattern(PERIOD, phase);
-                    let mut backoff = Backoff::new();
-                    for i in 0..chunks {
-                        src[0] = i as u8;
-                        while tx.vacant_len() < PERIOD {
-                            backoff.snooze();
-                        }
-                        backoff.reset();
-                        let pushed = tx.push_slice(black_box(&src[..]));
-                        assert_eq!(pushed, PERIOD);
-                    }
-                };
-                let consume = move |chunks: usize| {
-                    let mut dst = PageBuf::new(PERIOD, phase);
-                    let mut backoff = Backoff::new();
-                    for i in 0..chunks {
-                        while rx.occupied_len() < PERIOD {
-                            backoff.snooze();
-                        }
-                        backoff.reset();
-                        let popped = rx.pop_slice(black_box(&mut dst[..]));
-                        assert!(popped == PERIOD && dst[0] == i as u8);
-                    }
-                };
-                (produce, consume)
-            })
-        })
-    });
     group.finish();
 }
 
@@ -682,4 +518,23 @@ criterion_group! {
     config = criterion_config();
     targets = one_thread, two_threads, silence, overwrite, cyclic
 }
-criterion_main!(benches);
+#[path = "ring/count.rs"]
+mod count;
+#[path = "ring/threads.rs"]
+mod threads;
+
+/// Criterion's groups, or, with `PCM_RING_COUNT` set, one operation in a
+/// loop for callgrind (`benches/count.sh`), or, with `PCM_RING_TWO_THREADS`
+/// set, the interleaved two-thread comparison (`benches/ring/threads.rs`).
+fn main() {
+    if let Ok(op) = std::env::var("PCM_RING_COUNT") {
+        count::run(&op);
+        return;
+    }
+    if std::env::var_os("PCM_RING_TWO_THREADS").is_some() {
+        threads::run();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -1,0 +1,393 @@
+//! Two threads, measured so that a reader can trust the comparison on a
+//! noisy machine: `PCM_RING_TWO_THREADS=1 <bench executable>`.
+//!
+//! - Every variant streams the same bytes (`PCM_RING_TWO_THREADS_MIB`,
+//!   default 256 MiB) in 1920-byte chunks through a 7680-byte ring; the
+//!   consumer checks each chunk's sequence byte.
+//! - Rounds (`PCM_RING_TWO_THREADS_ROUNDS`, default 21): each round runs
+//!   every variant once, starting at a different variant each round, so
+//!   that slow stretches of the machine fall on every variant alike.
+//! - The producer thread is pinned to CPU 0 and the consumer thread to CPU
+//!   1 with `sched_setaffinity` where the system allows it (the output says
+//!   whether it did).
+//! - It prints each variant's median throughput with its 25th and 75th
+//!   percentiles, and the ratio of pcm-ring's time to the best peer's: the
+//!   ratio of the medians, and the median (with the 10th and 90th
+//!   percentiles) of the ratios taken within each round, which cancels
+//!   slow stretches that last a round.
+//!
+//! How each side waits: on a full or empty ring it spins a little, then
+//! yields (two cores: a side whose peer was descheduled gives the core
+//! back). Each crate is driven the way its API is meant to be used: the
+//! producer tries to write and backs off when refused (rtrb's
+//! `write_chunk_uninit`, ringbuf's `push_slice` of what is left, pcm-ring's
+//! `write` under `Reject` or `grant`); under `OverwriteOldest`, where a
+//! write never fails, pcm-ring's producer waits for `free()` so that
+//! nothing is overwritten. The consumer takes what is there (ringbuf's
+//! `pop_slice`, pcm-ring's `read` with `Underrun::Partial`) or waits for a
+//! whole chunk (rtrb's `read_chunk`, pcm-ring's `read_grant`).
+
+use super::*;
+use pcm_ring::{Underrun, WriteError};
+
+/// Pins the calling thread to `cpu`; whether it worked.
+#[cfg(target_os = "linux")]
+fn pin(cpu: usize) -> bool {
+    extern "C" {
+        fn sched_setaffinity(pid: i32, size: usize, mask: *const u64) -> i32;
+    }
+    if cpu >= 64 {
+        return false;
+    }
+    let mask = 1u64 << cpu;
+    // SAFETY: `mask` is a valid CPU set of `size_of::<u64>()` bytes for the
+    // duration of the call; pid 0 is the calling thread.
+    unsafe { sched_setaffinity(0, core::mem::size_of::<u64>(), &mask) == 0 }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pin(_cpu: usize) -> bool {
+    false
+}
+
+/// One side of a stream: moves `chunks` chunks.
+type Side = Box<dyn FnOnce(usize) + Send>;
+
+/// A variant: makes a fresh ring and its two sides.
+pub struct Variant {
+    /// The benchmark id.
+    pub name: &'static str,
+    make: fn() -> (Side, Side),
+}
+
+fn pcm_copy(policy: Overrun) -> (Side, Side) {
+    let config = Config::raw(BLOCK, RING)
+        .overrun(policy)
+        .underrun(Underrun::Partial);
+    let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
+    let phase = pcm_phase(&mut tx);
+    let produce = move |chunks: usize| {
+        let mut src = PageBuf::pattern(PERIOD, phase);
+        let mut backoff = Backoff::new();
+        for i in 0..chunks {
+            src[0] = i as u8;
+            if policy == Overrun::OverwriteOldest {
+                while tx.free() < PERIOD {
+                    backoff.snooze();
+                }
+            }
+            loop {
+                match tx.write(black_box(&src[..])) {
+                    Ok(out) => {
+                        assert_eq!(out.written, PERIOD);
+                        break;
+                    }
+                    Err(WriteError::Full { .. }) => backoff.snooze(),
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            backoff.reset();
+        }
+    };
+    let consume = move |chunks: usize| {
+        let mut dst = PageBuf::new(PERIOD, phase);
+        let mut backoff = Backoff::new();
+        for i in 0..chunks {
+            let mut filled = 0;
+            while filled < PERIOD {
+                let got = rx.read(black_box(&mut dst[filled..])).unwrap();
+                if got.data == 0 {
+                    backoff.snooze();
+                } else {
+                    backoff.reset();
+                }
+                filled += got.data;
+            }
+            assert_eq!(black_box(&dst[..])[0], i as u8);
+        }
+    };
+    (Box::new(produce), Box::new(consume))
+}
+
+fn pcm_zc(policy: Overrun) -> (Side, Side) {
+    let config = Config::raw(BLOCK, RING).overrun(policy);
+    let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
+    let phase = pcm_phase(&mut tx);
+    let produce = move |chunks: usize| {
+        let mut src = PageBuf::pattern(PERIOD, phase);
+        let mut backoff = Backoff::new();
+        for i in 0..chunks {
+            src[0] = i as u8;
+            if policy == Overrun::OverwriteOldest {
+                while tx.free() < PERIOD {
+                    backoff.snooze();
+                }
+            }
+            let mut grant = loop {
+                match tx.grant(PERIOD) {
+                    Ok(grant) => break grant,
+                    Err(WriteError::Full { .. }) => backoff.snooze(),
+                    Err(e) => panic!("{e:?}"),
+                }
+            };
+            backoff.reset();
+            let src = black_box(&src[..]);
+            let (w0, w1) = grant.as_mut_slices();
+            let (s0, s1) = src.split_at(w0.len());
+            w0.copy_from_slice(s0);
+            w1.copy_from_slice(s1);
+            grant.commit(PERIOD).unwrap();
+        }
+    };
+    let consume = move |chunks: usize| {
+        let mut dst = PageBuf::new(PERIOD, phase);
+        let mut backoff = Backoff::new();
+        for i in 0..chunks {
+            loop {
+                let grant = rx.read_grant(PERIOD);
+                if grant.len() == PERIOD {
+                    let (r0, r1) = grant.as_slices();
+                    let (d0, d1) = dst.split_at_mut(r0.len());
+                    d0.copy_from_slice(r0);
+                    d1.copy_from_slice(r1);
+                    let _ = grant.release(PERIOD).unwrap();
+                    break;
+                }
+                drop(grant);
+                backoff.snooze();
+            }
+            backoff.reset();
+            assert_eq!(black_box(&dst[..])[0], i as u8);
+        }
+    };
+    (Box::new(produce), Box::new(consume))
+}
+
+fn rtrb_sides() -> (Side, Side) {
+    let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(RING);
+    let phase = rtrb_phase(&mut tx);
+    let produce = move |chunks: usize| {
+        let mut src = PageBuf::pattern(PERIOD, phase);
+        let mut backoff = Backoff::new();
+        for i in 0..chunks {
+            src[0] = i as u8;
+            let mut chunk = loop {
+                match tx.write_chunk_uninit(PERIOD) {
+                    Ok(chunk) => break chunk,
+                    Err(_) => backoff.snooze(),
+                }
+            };
+            backoff.reset();
+            let src = black_box(&src[..]);
+            let (w0, w1) = chunk.as_mut_slices();
+            let (s0, s1) = src.split_at(w0.len());
+            s0.copy_to_uninit(w0);
+            s1.copy_to_uninit(w1);
+            // SAFETY: both slices of the chunk were just initialised.
+            unsafe { chunk.commit_all() };
+        }
+    };
+    let consume = move |chunks: usize| {
+        let mut dst = PageBuf::new(PERIOD, phase);
+        let mut backoff = Backoff::new();
+        for i in 0..chunks {
+            let chunk = loop {
+                match rx.read_chunk(PERIOD) {
+                    Ok(chunk) => break chunk,
+                    Err(_) => backoff.snooze(),
+                }
+            };
+            backoff.reset();
+            let (r0, r1) = chunk.as_slices();
+            let (d0, d1) = dst.split_at_mut(r0.len());
+            d0.copy_from_slice(r0);
+            d1.copy_from_slice(r1);
+            chunk.commit_all();
+            assert_eq!(black_box(&dst[..])[0], i as u8);
+        }
+    };
+    (Box::new(produce), Box::new(consume))
+}
+
+fn ringbuf_sides() -> (Side, Side) {
+    let (mut tx, mut rx) = ringbuf::HeapRb::<u8>::new(RING).split();
+    let phase = ringbuf_phase(&tx);
+    let produce = move |chunks: usize| {
+        let mut src = PageBuf::pattern(PERIOD, phase);
+        let mut backoff = Backoff::new();
+        for i in 0..chunks {
+            src[0] = i as u8;
+            let mut sent = 0;
+            while sent < PERIOD {
+                let pushed = tx.push_slice(black_box(&src[sent..]));
+                if pushed == 0 {
+                    backoff.snooze();
+                } else {
+                    backoff.reset();
+                }
+                sent += pushed;
+            }
+        }
+    };
+    let consume = move |chunks: usize| {
+        let mut dst = PageBuf::new(PERIOD, phase);
+        let mut backoff = Backoff::new();
+        for i in 0..chunks {
+            let mut filled = 0;
+            while filled < PERIOD {
+                let popped = rx.pop_slice(black_box(&mut dst[filled..]));
+                if popped == 0 {
+                    backoff.snooze();
+                } else {
+                    backoff.reset();
+                }
+                filled += popped;
+            }
+            assert_eq!(black_box(&dst[..])[0], i as u8);
+        }
+    };
+    (Box::new(produce), Box::new(consume))
+}
+
+/// Every variant, pcm-ring's first.
+pub const VARIANTS: &[Variant] = &[
+    Variant {
+        name: "pcm_copy_reject",
+        make: || pcm_copy(Overrun::Reject),
+    },
+    Variant {
+        name: "pcm_copy_overwrite",
+        make: || pcm_copy(Overrun::OverwriteOldest),
+    },
+    Variant {
+        name: "pcm_zc_reject",
+        make: || pcm_zc(Overrun::Reject),
+    },
+    Variant {
+        name: "pcm_zc_overwrite",
+        make: || pcm_zc(Overrun::OverwriteOldest),
+    },
+    Variant {
+        name: "rtrb",
+        make: rtrb_sides,
+    },
+    Variant {
+        name: "ringbuf",
+        make: ringbuf_sides,
+    },
+];
+
+/// One stream of `chunks` chunks; its time and whether both threads were
+/// pinned.
+pub fn stream(variant: &Variant, chunks: usize) -> (Duration, bool) {
+    let (produce, consume) = (variant.make)();
+    let ready = std::sync::Barrier::new(3);
+    let mut elapsed = Duration::ZERO;
+    let mut pinned = true;
+    std::thread::scope(|s| {
+        let ready = &ready;
+        let consumer = s.spawn(move || {
+            let pinned = pin(1);
+            ready.wait();
+            consume(chunks);
+            pinned
+        });
+        let producer = s.spawn(move || {
+            let pinned = pin(0);
+            ready.wait();
+            produce(chunks);
+            pinned
+        });
+        ready.wait();
+        let start = Instant::now();
+        let p = producer.join().unwrap();
+        let c = consumer.join().unwrap();
+        elapsed = start.elapsed();
+        pinned = p && c;
+    });
+    (elapsed, pinned)
+}
+
+/// The `q`-quantile of sorted `v` (nearest rank).
+fn quantile(v: &[f64], q: f64) -> f64 {
+    let i = ((v.len() - 1) as f64 * q).round() as usize;
+    v[i]
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Runs the rounds and prints the table.
+pub fn run() {
+    let mib = env_usize("PCM_RING_TWO_THREADS_MIB", 256);
+    let rounds = env_usize("PCM_RING_TWO_THREADS_ROUNDS", 21).max(1);
+    let chunks = (mib << 20) / PERIOD;
+    let bytes = (chunks * PERIOD) as f64;
+    // Warm-up: one short stream of each.
+    for v in VARIANTS {
+        let _ = stream(v, chunks / 16 + 1);
+    }
+    let mut secs = vec![Vec::new(); VARIANTS.len()];
+    let mut all_pinned = true;
+    for round in 0..rounds {
+        for k in 0..VARIANTS.len() {
+            let i = (round + k) % VARIANTS.len();
+            let (t, pinned) = stream(&VARIANTS[i], chunks);
+            all_pinned &= pinned;
+            secs[i].push(t.as_secs_f64());
+        }
+    }
+    let peers: Vec<usize> = (0..VARIANTS.len())
+        .filter(|&i| !VARIANTS[i].name.starts_with("pcm"))
+        .collect();
+    let median = |i: usize| {
+        let mut v = secs[i].clone();
+        v.sort_by(f64::total_cmp);
+        quantile(&v, 0.5)
+    };
+    let best_peer = peers
+        .iter()
+        .map(|&i| median(i))
+        .fold(f64::INFINITY, f64::min);
+    println!(
+        "two threads: {mib} MiB in {PERIOD}-byte chunks through a {RING}-byte ring, \
+         {rounds} interleaved rounds, threads pinned: {}",
+        if all_pinned {
+            "yes (CPU 0 and 1)"
+        } else {
+            "no"
+        }
+    );
+    println!();
+    println!("| variant | median GB/s | p25–p75 GB/s | time / best peer (medians) | per-round time / best peer: median (p10–p90) |");
+    println!("|---|---:|---:|---:|---:|");
+    for (i, v) in VARIANTS.iter().enumerate() {
+        let mut rate: Vec<f64> = secs[i].iter().map(|s| bytes / s / 1e9).collect();
+        rate.sort_by(f64::total_cmp);
+        let mut per_round: Vec<f64> = (0..rounds)
+            .map(|r| {
+                let peer = peers
+                    .iter()
+                    .map(|&p| secs[p][r])
+                    .fold(f64::INFINITY, f64::min);
+                secs[i][r] / peer
+            })
+            .collect();
+        per_round.sort_by(f64::total_cmp);
+        println!(
+            "| {} | {:.1} | {:.1}–{:.1} | {:.2} | {:.2} ({:.2}–{:.2}) |",
+            v.name,
+            quantile(&rate, 0.5),
+            quantile(&rate, 0.25),
+            quantile(&rate, 0.75),
+            median(i) / best_peer,
+            quantile(&per_round, 0.5),
+            quantile(&per_round, 0.1),
+            quantile(&per_round, 0.9),
+        );
+    }
+}
