@@ -37,7 +37,7 @@ pub const MAX_CAPACITY: usize = 1 << 30;
 ///
 /// | policy | on overrun | what is counted |
 /// |---|---|---|
-/// | `Reject` | nothing is written; the error says how much is free | one overrun (the caller keeps its bytes: nothing is dropped) |
+/// | `Reject` | nothing is written; the error says how much is free | one refusal in [`Counters::refused`](crate::Counters::refused), not an overrun (the caller keeps its bytes: nothing is lost) |
 /// | `Truncate` | the whole blocks that fit are written, the rest dropped | one overrun, the dropped bytes |
 /// | `OverwriteOldest` | the oldest unread blocks are discarded so the newest data fits | one overrun, the discarded bytes as overwritten |
 ///

@@ -211,8 +211,9 @@ pub enum WriteError {
     },
     /// The producer marked the end of the stream.
     Finished,
-    /// A typed write, on a raw ring, with a sample type whose size does not
-    /// divide the block (or is zero).
+    /// A typed write with a sample type whose size does not divide the block
+    /// (or is zero) on a raw ring, or, on a ring with a declared format, a
+    /// type that claims the format but is not its size.
     SampleSize {
         /// `size_of::<T>()`.
         sample: usize,
@@ -307,8 +308,9 @@ pub enum ReadError {
         /// The destination's length.
         len: usize,
     },
-    /// A typed read, on a raw ring, with a sample type whose size does not
-    /// divide the block (or is zero).
+    /// A typed read with a sample type whose size does not divide the block
+    /// (or is zero) on a raw ring, or, on a ring with a declared format, a
+    /// type that claims the format but is not its size.
     SampleSize {
         /// `size_of::<T>()`.
         sample: usize,

@@ -257,6 +257,14 @@ pub(crate) fn check_sample<T: Sample>(
             expected,
             found: T::FORMAT,
         }),
+        // A type of the user's that claims the format must also have its size
+        // (a 24-bit sample in a 4-byte container is not packed 24-bit).
+        Some(expected) if core::mem::size_of::<T>() != expected.bytes() => {
+            Err(SampleMismatch::Size {
+                sample: core::mem::size_of::<T>(),
+                block_align,
+            })
+        }
         Some(_) => Ok(()),
         None => {
             let sample = core::mem::size_of::<T>();

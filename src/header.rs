@@ -92,11 +92,11 @@ pub(crate) struct Header {
 }
 
 macro_rules! header_init {
-    ($capacity:expr, $block_align:expr, $start:expr) => {
+    ($magic:expr, $version:expr, $size:expr, $capacity:expr, $block_align:expr, $start:expr) => {
         Header {
-            magic: MAGIC,
-            version: VERSION,
-            header_size: HEADER_SIZE as u32,
+            magic: $magic,
+            version: $version,
+            header_size: $size,
             capacity: $capacity,
             block_align: $block_align,
             _identity: [0; LINE - 20],
@@ -115,22 +115,38 @@ macro_rules! header_init {
 }
 
 impl Header {
-    /// A header for a ring that has not been split yet.
+    /// A header for a ring that has not been split yet: all zero bytes, so
+    /// that a `static` ring goes to `.bss` (no image or flash space, no copy
+    /// at start-up); splitting writes the real header.
     #[cfg(not(loom))]
     pub(crate) const fn empty() -> Header {
-        header_init!(0, 0, 0)
+        header_init!(0, 0, 0, 0, 0, 0)
     }
 
     /// A header for `geometry`, both positions at `start`.
     #[cfg(not(loom))]
     pub(crate) const fn new(geometry: &Geometry, start: u32) -> Header {
-        header_init!(geometry.capacity as u32, geometry.block_align as u32, start)
+        header_init!(
+            MAGIC,
+            VERSION,
+            HEADER_SIZE as u32,
+            geometry.capacity as u32,
+            geometry.block_align as u32,
+            start
+        )
     }
 
     /// A header for `geometry`, both positions at `start`.
     #[cfg(loom)]
     pub(crate) fn new(geometry: &Geometry, start: u32) -> Header {
-        header_init!(geometry.capacity as u32, geometry.block_align as u32, start)
+        header_init!(
+            MAGIC,
+            VERSION,
+            HEADER_SIZE as u32,
+            geometry.capacity as u32,
+            geometry.block_align as u32,
+            start
+        )
     }
 }
 
@@ -255,6 +271,18 @@ impl Geometry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unsplit_header_is_all_zero() {
+        let header = Header::empty();
+        // SAFETY: `Header` is `repr(C)` of 32-bit atomics, counter
+        // snapshots of them and byte arrays, so it has no padding and every
+        // byte is initialised; nothing writes it meanwhile.
+        let bytes = unsafe {
+            core::slice::from_raw_parts((&header as *const Header).cast::<u8>(), HEADER_SIZE)
+        };
+        assert!(bytes.iter().all(|&b| b == 0));
+    }
 
     #[test]
     fn positions_wrap_at_twice_the_capacity() {

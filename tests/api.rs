@@ -1666,6 +1666,37 @@ fn typed_samples_must_match_a_declared_format() -> Result {
     Ok(())
 }
 
+/// A 24-bit sample in a 4-byte container that wrongly claims to be packed.
+#[derive(Clone, Copy, Debug)]
+#[repr(transparent)]
+struct I24In32(i32);
+// SAFETY: a transparent `i32`.
+unsafe impl bytemuck::Zeroable for I24In32 {}
+// SAFETY: as above.
+unsafe impl bytemuck::Pod for I24In32 {}
+impl pcm_ring::Sample for I24In32 {
+    const FORMAT: SampleFormat = SampleFormat::I24;
+}
+
+#[test]
+fn a_sample_type_must_have_its_formats_size() -> Result {
+    let (mut tx, mut rx) = pcm_ring::heap(&Config::new(Format::new(SampleFormat::I24, 2), 8))?;
+    let size = |sample| WriteError::SampleSize {
+        sample,
+        block_align: 6,
+    };
+    assert_eq!(tx.write_samples(&[I24In32(1); 3]), Err(size(4)));
+    assert_eq!(
+        rx.read_samples(&mut [I24In32(0); 3]),
+        Err(ReadError::SampleSize {
+            sample: 4,
+            block_align: 6
+        })
+    );
+    assert_eq!(tx.write_samples(&[Packed24([1, 2, 3]); 2])?.written, 6);
+    Ok(())
+}
+
 #[test]
 fn formats_set_frames_and_silence() -> Result {
     let cases = [
