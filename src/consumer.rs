@@ -442,6 +442,7 @@ impl<'a> Consumer<'a> {
 
     /// The one copying read: data into `d0` then `d1`, then (if `fill`)
     /// silence for the rest.
+    #[inline(always)]
     fn read_parts(&mut self, d0: &mut [u8], d1: &mut [u8], fill: bool) -> ReadOutcome {
         let want = d0.len() + d1.len();
         let view = self.begin(want);

@@ -9,7 +9,9 @@
 //!   that slow stretches of the machine fall on every variant alike.
 //! - The producer thread is pinned to CPU 0 and the consumer thread to CPU
 //!   1 with `sched_setaffinity` where the system allows it (the output says
-//!   whether it did).
+//!   whether it did); `PCM_RING_TWO_THREADS_PIN=0` leaves them to the
+//!   scheduler (better when other work shares the machine: a pinned thread
+//!   then waits for its own CPU while the other may be idle).
 //! - It prints each variant's median throughput with its 25th and 75th
 //!   percentiles, and the ratio of pcm-ring's time to the best peer's: the
 //!   ratio of the medians, and the median (with the 10th and 90th
@@ -33,6 +35,9 @@ use pcm_ring::{Underrun, WriteError};
 /// Pins the calling thread to `cpu`; whether it worked.
 #[cfg(target_os = "linux")]
 fn pin(cpu: usize) -> bool {
+    if std::env::var_os("PCM_RING_TWO_THREADS_PIN").is_some_and(|v| v == "0") {
+        return false;
+    }
     extern "C" {
         fn sched_setaffinity(pid: i32, size: usize, mask: *const u64) -> i32;
     }
