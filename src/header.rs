@@ -273,6 +273,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(not(loom))]
     fn an_unsplit_header_is_all_zero() {
         let header = Header::empty();
         // SAFETY: `Header` is `repr(C)` of 32-bit atomics, counter
