@@ -38,6 +38,14 @@ declare -A catchers=(
     [counter_read]="counters::loom_tests::readers_see_only_published_snapshots counters_while_writing"
     [claim_idle]="overwrite_oldest_idle_reads_claim_nothing"
     [positions_once]="available_while_overwriting"
+    [discards_unchecked]="overwrite_oldest_full_ring_never_reads_empty"
+    [discards]="overwrite_oldest_full_ring_never_reads_empty"
+    [producer_cache]="producer_cache_refreshes_when_short"
+    [consumer_cache]="consumer_cache_refreshes_when_short"
+    [cache_edges]="cache_keeps_edges_exact"
+    [peak_from_cache]="peak_fill_is_a_fill_the_ring_had"
+    [overwrite_own_read]="overwrite_consumer_starts_from_the_shared_read_position"
+    [counter_in_place]="counters::loom_tests::hot_counter_in_place_then_carry counters::loom_tests::other_counters_never_in_place"
 )
 
 # The declared weakenings: the values of cfg(pcm_ring_weaken, values(...)).
@@ -58,7 +66,7 @@ summary=()
 missed=()
 for name in "${names[@]}"; do
     echo "=== weaken $name"
-    weakened=(+nightly -Zprofile-rustflags test --no-fail-fast --release --lib --test loom
+    weakened=(+nightly -Zprofile-rustflags test --no-fail-fast --release --lib --test loom --test loom_cache
         --config "profile.release.package.pcm-ring.rustflags=[\"--cfg\", \"pcm_ring_weaken=\\\"$name\\\"\"]")
     if ! cargo "${weakened[@]}" --no-run >"$logs/$name.build" 2>&1; then
         cat "$logs/$name.build"

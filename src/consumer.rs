@@ -6,9 +6,9 @@ use crate::format::{check_sample, SampleMismatch};
 use crate::header::{Geometry, BUSY, FINISHED, GONE};
 use crate::storage::Shared;
 use crate::sync::{
-    Ordering, CACHE_EXACT_EDGES, CLAIM_CAS, CLAIM_ONLY_TO_COPY, CONSISTENT_POSITIONS,
-    CONSUMER_CACHE_REFRESH, OBSERVE_FINISH, OBSERVE_GONE, OBSERVE_READ, OBSERVE_WRITE,
-    OVERWRITE_FRESH_READ, PUBLISH_GONE, PUBLISH_READ, USE_CLAIM,
+    Ordering, CACHE_EXACT_EDGES, CHECK_DISCARDS, CLAIM_CAS, CLAIM_ONLY_TO_COPY,
+    CONSISTENT_POSITIONS, CONSUMER_CACHE_REFRESH, OBSERVE_DISCARDS, OBSERVE_FINISH, OBSERVE_GONE,
+    OBSERVE_READ, OBSERVE_WRITE, OVERWRITE_FRESH_READ, PUBLISH_GONE, PUBLISH_READ, USE_CLAIM,
 };
 use crate::{Config, Overrun, ReArm, ReadError, Sample, SampleFormat, Silence, Underrun};
 use core::cell::Cell;
@@ -218,15 +218,21 @@ impl<'a> Consumer<'a> {
             return (self.read, write);
         }
         loop {
+            let discards = header.discards.load(OBSERVE_DISCARDS);
             let read = (header.read.load(OBSERVE_READ) & !BUSY) as usize;
             let write = header.write.load(OBSERVE_WRITE) as usize;
             let again = (header.read.load(OBSERVE_READ) & !BUSY) as usize;
+            let discards_again = header.discards.load(OBSERVE_DISCARDS);
             // Lock-free: it retries only when the producer discarded blocks
-            // between the loads. The read position moves only forward, so an
-            // unchanged value means it stood still (unless the producer
-            // discarded twice the capacity in between).
+            // between the loads. Only a discard moves the read position
+            // while the consumer is here. One that completed between the two
+            // read loads changes the read position; several that bring it
+            // back to the same value (twice the capacity discarded) change
+            // the discard count, which the producer stores after each move.
             if !CONSISTENT_POSITIONS
-                || (read == again && self.geometry.distance(read, write) <= self.geometry.capacity)
+                || (read == again
+                    && (!CHECK_DISCARDS || discards == discards_again)
+                    && self.geometry.distance(read, write) <= self.geometry.capacity)
             {
                 return (read, write);
             }
@@ -332,6 +338,17 @@ impl<'a> Consumer<'a> {
     /// so it never makes the producer drop its newest data.
     fn begin(&mut self, want: usize) -> View {
         let header = self.shared.header();
+        if self.overwrite {
+            // Only the consumer sets the claim bit, and every read releases
+            // it, so a bit still set here is the claim of a read grant that
+            // was leaked (`mem::forget`). While it is set the producer leaves
+            // the read position alone, so it is this side's to release;
+            // otherwise the claim below would never succeed.
+            let raw = header.read.load(Ordering::Relaxed);
+            if raw & BUSY != 0 {
+                header.read.store(raw & !BUSY, PUBLISH_READ);
+            }
+        }
         // Before the write position: if the end is seen, so is the last write.
         let finished = self.finished();
         loop {
@@ -726,9 +743,11 @@ impl<'a> Consumer<'a> {
     /// nothing is counted as an underrun, since no fixed amount was due, but
     /// with [`ReArm::Prime`] an empty ring while streaming re-arms priming.
     ///
-    /// Under `OverwriteOldest` the grant holds the consumer's claim: while it
-    /// lives, overrunning writes drop their newest data instead of discarding
-    /// the blocks being read. Release it promptly.
+    /// Under `OverwriteOldest` a grant with data holds the consumer's claim:
+    /// while it lives, overrunning writes drop their newest data instead of
+    /// discarding the blocks being read. Release it promptly. A grant leaked
+    /// with `mem::forget` keeps the claim until the consumer's next read,
+    /// which releases it.
     ///
     /// # Examples
     ///

@@ -6,7 +6,7 @@
 //! | bytes | owner | fields |
 //! |---|---|---|
 //! | 0–127 | set once before the handles exist | magic, version, header size, capacity, block size |
-//! | 128–255 | producer | write position, producer flags, producer counters |
+//! | 128–255 | producer | write position, producer flags, discard count, producer counters |
 //! | 256–383 | nobody | gap |
 //! | 384–511 | consumer | read position (bit 31: the overwrite claim), consumer flags, consumer counters |
 //! | 512–639 | nobody | gap |
@@ -54,11 +54,11 @@ pub(crate) type ProducerSnapshot = Snapshot<PRODUCER_FIELDS>;
 /// The consumer's counters in the header.
 pub(crate) type ConsumerSnapshot = Snapshot<CONSUMER_FIELDS>;
 
-/// Bytes that pad a side's line after its position, its flags and its
+/// Bytes that pad a side's line after its `words` 32-bit fields and its
 /// counters `T` (none under loom, whose atomics are larger; the layout
 /// matters only for real atomics).
-const fn pad<T>() -> usize {
-    LINE.saturating_sub(8 + core::mem::size_of::<T>())
+const fn pad<T>(words: usize) -> usize {
+    LINE.saturating_sub(4 * words + core::mem::size_of::<T>())
 }
 
 /// The shared state of one ring.
@@ -77,8 +77,13 @@ pub(crate) struct Header {
     pub(crate) write: AtomicU32,
     /// [`FINISHED`], [`GONE`].
     pub(crate) producer_flags: AtomicU32,
+    /// How many times the producer moved the read position (discarded the
+    /// oldest blocks), stored after each move: a consumer that sees it
+    /// unchanged around its loads of the two positions knows they are a pair.
+    pub(crate) discards: AtomicU32,
+    _producer_reserved: u32,
     pub(crate) producer_counters: ProducerSnapshot,
-    _producer: [u8; pad::<ProducerSnapshot>()],
+    _producer: [u8; pad::<ProducerSnapshot>(4)],
     _gap0: [u8; LINE],
 
     // Consumer line.
@@ -87,7 +92,7 @@ pub(crate) struct Header {
     /// [`GONE`].
     pub(crate) consumer_flags: AtomicU32,
     pub(crate) consumer_counters: ConsumerSnapshot,
-    _consumer: [u8; pad::<ConsumerSnapshot>()],
+    _consumer: [u8; pad::<ConsumerSnapshot>(2)],
     _gap1: [u8; LINE],
 }
 
@@ -102,13 +107,15 @@ macro_rules! header_init {
             _identity: [0; LINE - 20],
             write: AtomicU32::new($start),
             producer_flags: AtomicU32::new(0),
+            discards: AtomicU32::new(0),
+            _producer_reserved: 0,
             producer_counters: Snapshot::new(),
-            _producer: [0; pad::<ProducerSnapshot>()],
+            _producer: [0; pad::<ProducerSnapshot>(4)],
             _gap0: [0; LINE],
             read: AtomicU32::new($start),
             consumer_flags: AtomicU32::new(0),
             consumer_counters: Snapshot::new(),
-            _consumer: [0; pad::<ConsumerSnapshot>()],
+            _consumer: [0; pad::<ConsumerSnapshot>(2)],
             _gap1: [0; LINE],
         }
     };

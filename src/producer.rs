@@ -5,8 +5,8 @@ use crate::format::{check_sample, SampleMismatch};
 use crate::header::{Geometry, BUSY, FINISHED, GONE};
 use crate::storage::Shared;
 use crate::sync::{
-    OBSERVE_GONE, OBSERVE_READ, OVERWRITE_CAS, PEAK_EXACT, PRODUCER_CACHE_REFRESH, PUBLISH_FINISH,
-    PUBLISH_GONE, PUBLISH_WRITE,
+    Ordering, OBSERVE_GONE, OBSERVE_READ, OVERWRITE_CAS, PEAK_EXACT, PRODUCER_CACHE_REFRESH,
+    PUBLISH_DISCARDS, PUBLISH_FINISH, PUBLISH_GONE, PUBLISH_WRITE,
 };
 use crate::{Config, Overrun, Sample, SampleFormat, WriteError};
 use core::cell::Cell;
@@ -661,6 +661,12 @@ impl<'a> Producer<'a> {
                 .compare_exchange(raw, new_read as u32, OVERWRITE_CAS, OBSERVE_READ)
             {
                 Ok(_) => {
+                    // After the move: a consumer whose loads straddle it sees
+                    // the count change (see `Consumer::positions`).
+                    let discards = header.discards.load(Ordering::Relaxed);
+                    header
+                        .discards
+                        .store(discards.wrapping_add(1), PUBLISH_DISCARDS);
                     self.room.set(want);
                     return (want, deficit);
                 }

@@ -74,6 +74,27 @@ pub(crate) const CLAIM_ONLY_TO_COPY: bool = !cfg!(pcm_ring_weaken = "claim_idle"
 /// each once, and `available` can exceed the capacity.
 pub(crate) const CONSISTENT_POSITIONS: bool = !cfg!(pcm_ring_weaken = "positions_once");
 
+/// Whether the consumer also checks the producer's discard count around its
+/// loads of the positions. Weakened, a consumer that stalls while the
+/// producer discards twice the capacity sees the read position come back to
+/// the same value and pairs it with a write position of another instant
+/// (ABA): a full ring reads as empty.
+pub(crate) const CHECK_DISCARDS: bool = !cfg!(pcm_ring_weaken = "discards_unchecked");
+
+/// The producer publishes its discard count after moving the read position.
+pub(crate) const PUBLISH_DISCARDS: Ordering = if cfg!(pcm_ring_weaken = "discards") {
+    Relaxed
+} else {
+    Release
+};
+
+/// The consumer observes the discard count around its position loads.
+pub(crate) const OBSERVE_DISCARDS: Ordering = if cfg!(pcm_ring_weaken = "discards") {
+    Relaxed
+} else {
+    Acquire
+};
+
 /// Publishing and observing the end-of-stream flag.
 pub(crate) const PUBLISH_FINISH: Ordering = if cfg!(pcm_ring_weaken = "finish") {
     Relaxed

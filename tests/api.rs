@@ -1679,6 +1679,25 @@ impl pcm_ring::Sample for I24In32 {
 }
 
 #[test]
+fn a_forgotten_read_grant_does_not_wedge_overwrite_oldest() -> Result {
+    let config = Config::raw(2, 8).overrun(Overrun::OverwriteOldest);
+    let (mut tx, mut rx) = pcm_ring::heap(&config)?;
+    let _ = tx.write(&bytes(1, 4))?;
+    // A grant with data holds the claim; leaking it never releases it.
+    std::mem::forget(rx.read_grant(2));
+    // While the claim stands, an overrunning write drops its newest bytes.
+    assert_eq!(wo(tx.write(&bytes(5, 6))?), (4, 2, 0, 0));
+    // The next read releases the stale claim and reads on.
+    let mut out = [0u8; 2];
+    assert_eq!(got(rx.read(&mut out)?), plain(2, 0));
+    assert_eq!(out, [1, 2]);
+    // And overwriting works again.
+    assert_eq!(wo(tx.write(&bytes(11, 4))?), (4, 0, 2, 0));
+    assert_eq!(drain(&mut rx), [5, 6, 7, 8, 11, 12, 13, 14]);
+    Ok(())
+}
+
+#[test]
 fn a_sample_type_must_have_its_formats_size() -> Result {
     let (mut tx, mut rx) = pcm_ring::heap(&Config::new(Format::new(SampleFormat::I24, 2), 8))?;
     let size = |sample| WriteError::SampleSize {

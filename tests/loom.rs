@@ -663,10 +663,10 @@ fn underrun_data(outcomes: &[ReadOutcome]) -> u64 {
 /// the ring holds (here 3 on a 2-byte ring). `available` must never exceed
 /// the capacity.
 ///
-/// Exhaustive.
+/// Preemption bound 3.
 #[test]
 fn available_while_overwriting() {
-    check(None, || {
+    check(Some(3), || {
         let config = Config::raw(1, 2).overrun(Overrun::OverwriteOldest);
         let (mut tx, rx) = pcm_ring::heap(&config).unwrap();
         let producer = thread::spawn(move || {
@@ -759,5 +759,35 @@ fn counters_while_writing() {
         producer.join().unwrap();
         let c = rx.counters();
         assert_eq!((c.written, c.dropped, c.overruns), (2, 2, 1));
+    });
+}
+
+/// (d) ABA on the read position: a ring that is full at every instant
+/// (each overrunning write discards one frame and adds one) must never read
+/// as empty. Four discards bring the read position of a 2-byte ring back to
+/// the same value, so a consumer that stalls between its loads can see the
+/// same read position twice around a write position of another instant; the
+/// producer's discard count tells it apart.
+///
+/// Preemption bound 2.
+#[test]
+fn overwrite_oldest_full_ring_never_reads_empty() {
+    check(Some(2), || {
+        let config = Config::raw(1, 2).overrun(Overrun::OverwriteOldest);
+        let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
+        let _ = tx.write(&frames(&[1, 2], 1)).unwrap();
+        let mut one = [0u8; 1];
+        assert_eq!(rx.read(&mut one).unwrap().data, 1); // streaming now
+        let _ = tx.write(&frame(3, 1)).unwrap(); // full
+        let producer = thread::spawn(move || {
+            for seq in 4..8 {
+                let _ = tx.write(&frame(seq, 1)).unwrap();
+            }
+            tx
+        });
+        let got = rx.read(&mut one).unwrap();
+        let _tx = producer.join().unwrap();
+        assert_eq!(got.data, 1, "a full ring read as empty: {got:?}");
+        assert!(!got.underrun);
     });
 }
