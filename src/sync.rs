@@ -55,6 +55,9 @@ pub(crate) const OVERWRITE_CAS: Ordering = if cfg!(pcm_ring_weaken = "overwrite_
 };
 
 /// The consumer's compare-and-swap that claims the region it is about to copy.
+/// Redundant since the consumer loads the read position with acquire before
+/// the claim and the write position with acquire after it (loom-bite lists
+/// it as such); kept as a margin.
 pub(crate) const CLAIM_CAS: Ordering = if cfg!(pcm_ring_weaken = "claim") {
     Relaxed
 } else {
