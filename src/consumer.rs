@@ -47,6 +47,13 @@ pub struct ReadOutcome {
     pub low_watermark: bool,
     /// The producer finished the stream and everything was read.
     pub end_of_stream: bool,
+    /// The producer's write position broke the protocol (out of range, more
+    /// than the capacity ahead of the read position, or not on a block
+    /// boundary): a peer across a trust boundary misbehaved, or the shared
+    /// memory was corrupted. The read treated the ring as empty (silence
+    /// under [`Underrun::SilenceFill`]) and counted it in
+    /// [`Counters::protocol_errors`]; the next read looks again.
+    pub protocol_error: bool,
 }
 
 /// What one read saw when it started.
@@ -116,6 +123,10 @@ pub struct Consumer<'a> {
     pow2_mask: usize,
     /// The counters only the consumer writes.
     tally: Tally<CONSUMER_FIELDS>,
+    /// Write positions from the peer that broke the protocol.
+    protocol_errors: Cell<u64>,
+    /// Whether a position loaded since the last read began broke it.
+    fault: Cell<bool>,
 }
 
 // SAFETY: see `Producer`: the consumer owns its side of the protocol.
@@ -148,6 +159,31 @@ impl<'a> Consumer<'a> {
                 usize::MAX
             },
             tally: Tally::new(),
+            protocol_errors: Cell::new(0),
+            fault: Cell::new(false),
+        }
+    }
+
+    /// Bytes available from `read` given the producer's raw write position,
+    /// if that position keeps the protocol: inside position space, at most
+    /// the capacity ahead, on a block boundary. Anything else (memory
+    /// corruption, or a peer across a trust boundary that misbehaves) is
+    /// counted and never used as an index.
+    #[inline]
+    fn available_from(&self, read: usize, raw: u32) -> Option<usize> {
+        let write = raw as usize;
+        let available = self.geometry.distance(read, write);
+        if write < self.geometry.span
+            && available <= self.geometry.capacity
+            && self.whole_blocks(available)
+        {
+            Some(available)
+        } else {
+            self.protocol_errors
+                .set(self.protocol_errors.get().wrapping_add(1));
+            self.fault.set(true);
+            self.cached.set(0);
+            None
         }
     }
 
@@ -209,13 +245,15 @@ impl<'a> Consumer<'a> {
     fn positions(&self) -> (usize, usize) {
         let header = self.shared.header();
         if !self.overwrite || !OVERWRITE_FRESH_READ {
-            let write = if CONSUMER_CACHE_REFRESH {
-                header.write.load(OBSERVE_WRITE) as usize
+            let available = if CONSUMER_CACHE_REFRESH {
+                // A broken position reads as an empty ring.
+                self.available_from(self.read, header.write.load(OBSERVE_WRITE))
+                    .unwrap_or(0)
             } else {
-                self.geometry.advance(self.read, self.cached.get())
+                self.cached.get()
             };
-            self.cached.set(self.geometry.distance(self.read, write));
-            return (self.read, write);
+            self.cached.set(available);
+            return (self.read, self.geometry.advance(self.read, available));
         }
         loop {
             let discards = header.discards.load(OBSERVE_DISCARDS);
@@ -322,7 +360,17 @@ impl<'a> Consumer<'a> {
     /// ```
     #[must_use]
     pub fn counters(&self) -> Counters {
-        self.shared.counters()
+        let header = self.shared.header();
+        let producer = self.shared.peer_counters(&header.producer_counters);
+        if producer.is_none() {
+            self.protocol_errors
+                .set(self.protocol_errors.get().wrapping_add(1));
+        }
+        Counters::from_sides(
+            producer.unwrap_or_default(),
+            self.tally.values(),
+            self.protocol_errors.get(),
+        )
     }
 
     /// Whether a read that finds `available` bytes delivers any.
@@ -337,6 +385,7 @@ impl<'a> Consumer<'a> {
     /// read that will copy nothing (an empty or priming ring) claims nothing,
     /// so it never makes the producer drop its newest data.
     fn begin(&mut self, want: usize) -> View {
+        self.fault.set(false);
         let header = self.shared.header();
         if self.overwrite {
             // Only the consumer sets the claim bit, and every read releases
@@ -461,8 +510,15 @@ impl<'a> Consumer<'a> {
     /// silence for the rest.
     #[inline(always)]
     fn read_parts(&mut self, d0: &mut [u8], d1: &mut [u8], fill: bool) -> ReadOutcome {
+        let view = self.begin(d0.len() + d1.len());
+        self.read_view(view, d0, d1, fill)
+    }
+
+    /// The rest of a read once `view` is known: copy, release, silence,
+    /// counters, outcome.
+    #[inline(always)]
+    fn read_view(&mut self, view: View, d0: &mut [u8], d1: &mut [u8], fill: bool) -> ReadOutcome {
         let want = d0.len() + d1.len();
-        let view = self.begin(want);
         let n = self.gate(&view).min(want);
         let n0 = n.min(d0.len());
         // `n <= want`, so `n1 == n - n0`; the `min` only lets the optimiser
@@ -510,6 +566,7 @@ impl<'a> Consumer<'a> {
         out.priming = !self.streaming;
         out.low_watermark = self.low_watermark_edge(view.available, after);
         out.end_of_stream = view.finished && after == 0;
+        out.protocol_error = self.fault.replace(false);
         out
     }
 
@@ -581,8 +638,13 @@ impl<'a> Consumer<'a> {
             // write.
             let finished = self.finished();
             let available = if CONSUMER_CACHE_REFRESH {
-                let write = self.shared.header().write.load(OBSERVE_WRITE) as usize;
-                self.geometry.distance(self.read, write)
+                let raw = self.shared.header().write.load(OBSERVE_WRITE);
+                match self.available_from(self.read, raw) {
+                    Some(available) => available,
+                    // The one load of this read broke the protocol: an
+                    // empty ring, without loading it again.
+                    None => return Ok(self.read_faulted(dst, finished)),
+                }
             } else {
                 cached
             };
@@ -602,6 +664,20 @@ impl<'a> Consumer<'a> {
 
     /// [`read`](Self::read) when it is not all there, or not streaming, or
     /// under `OverwriteOldest` (or the call is an error).
+    /// A read whose load of the write position broke the protocol.
+    #[cold]
+    #[inline(never)]
+    fn read_faulted(&mut self, dst: &mut [u8], finished: bool) -> ReadOutcome {
+        let view = View {
+            read: self.read,
+            available: 0,
+            finished,
+            claimed: false,
+        };
+        let fill = self.underrun == Underrun::SilenceFill;
+        self.read_view(view, dst, &mut [], fill)
+    }
+
     #[inline(never)]
     fn read_slow(&mut self, dst: &mut [u8]) -> Result<ReadOutcome, ReadError> {
         self.check_blocks(dst.len())?;

@@ -93,8 +93,19 @@ pub struct Counters {
     /// refused because they did not fit. Nothing was lost: the caller kept
     /// its bytes. A producer that polls a full ring counts every poll here.
     pub refused: u64,
-    /// The highest fill level, in bytes, seen right after a write.
+    /// The highest fill level, in bytes, seen right after a write. On a
+    /// hardened shared-memory producer ([`crate::shm`]) it comes from the
+    /// read position that write's operation loaded (the producer loads the
+    /// peer's position at most once per operation), so it can be higher
+    /// than the true peak, never lower.
     pub peak_fill: u64,
+    /// Violations of the protocol by the peer that the handle asking
+    /// detected: a peer position out of range, more than the capacity away
+    /// from this side's, or not on a block boundary (each treated as an
+    /// empty ring by a consumer and a full one by a producer), or peer
+    /// counters that never settled. Always 0 between honest sides; it
+    /// counts what *this* handle saw, not what its peer saw.
+    pub protocol_errors: u64,
 }
 
 impl Counters {
@@ -120,6 +131,7 @@ impl Counters {
     pub(crate) fn from_sides(
         producer: [u64; PRODUCER_FIELDS],
         consumer: [u64; CONSUMER_FIELDS],
+        protocol_errors: u64,
     ) -> Counters {
         let [written, dropped, overwritten, overruns, refused, peak_fill] = producer;
         let [read, silence_priming, silence_underrun, silence_end, underruns] = consumer;
@@ -135,6 +147,7 @@ impl Counters {
             overruns,
             refused,
             peak_fill,
+            protocol_errors,
         }
     }
 }
@@ -172,7 +185,7 @@ pub(crate) mod consumer {
 #[repr(C)]
 pub(crate) struct Snapshot<const N: usize> {
     gen: AtomicU32,
-    _reserved: u32,
+    _reserved: AtomicU32,
     slots: [[[AtomicU32; 2]; N]; 2],
 }
 
@@ -182,7 +195,7 @@ impl<const N: usize> Snapshot<N> {
     pub(crate) const fn new() -> Self {
         Snapshot {
             gen: AtomicU32::new(0),
-            _reserved: 0,
+            _reserved: AtomicU32::new(0),
             slots: [const { [const { [const { AtomicU32::new(0) }; 2] }; N] }; 2],
         }
     }
@@ -192,7 +205,7 @@ impl<const N: usize> Snapshot<N> {
     pub(crate) fn new() -> Self {
         Snapshot {
             gen: AtomicU32::new(0),
-            _reserved: 0,
+            _reserved: AtomicU32::new(0),
             slots: core::array::from_fn(|_| {
                 core::array::from_fn(|_| [AtomicU32::new(0), AtomicU32::new(0)])
             }),
@@ -204,6 +217,18 @@ impl<const N: usize> Snapshot<N> {
     /// two updates (see the module docs).
     pub(crate) fn load(&self) -> [u64; N] {
         loop {
+            if let Some(values) = self.load_bounded(u32::MAX) {
+                return values;
+            }
+        }
+    }
+
+    /// [`load`](Self::load) with at most `tries` attempts: `None` if the
+    /// writer completed an update and started the next during every one
+    /// (a hardened handle bounds its reads of an untrusted peer's counters,
+    /// which could flip the generation forever).
+    pub(crate) fn load_bounded(&self, tries: u32) -> Option<[u64; N]> {
+        for _ in 0..tries {
             let first = self.gen.load(COUNTER_READ);
             let slot = &self.slots[((first >> 1) & 1) as usize];
             let mut values = [0u64; N];
@@ -219,24 +244,13 @@ impl<const N: usize> Snapshot<N> {
             // The slot is rewritten by the update whose start is `2k + 3`,
             // where `2k = first & !1`.
             if last.wrapping_sub(first & !1) < 3 {
-                return values;
+                return Some(values);
             }
         }
+        None
     }
 }
 
-/// One side's private counters and the bookkeeping to publish them: the
-/// totals, what each shared slot holds (so an update stores only the words
-/// that changed), and the generation.
-///
-/// Counter 0 (`written` for the producer, `read` for the consumer) is the
-/// hot one: it changes on every call. While no other counter changed since
-/// the last full update, and its high word did not change either, an update
-/// stores its low word in place, in the slot readers are pointed at, with
-/// one store and no generation change: every value a reader can then see is
-/// that slot's other words (unchanged) with one of the hot counter's values,
-/// which is the whole of the totals at the instant it was stored. Any other
-/// change goes through the double buffer.
 pub(crate) struct Tally<const N: usize> {
     /// The totals, exact; only this side changes them.
     now: [u64; N],
@@ -270,6 +284,11 @@ impl<const N: usize> Tally<N> {
     }
 
     /// The total of counter `index` (0 for an index out of range).
+    /// The totals as they are now (published or not).
+    pub(crate) fn values(&self) -> [u64; N] {
+        self.now
+    }
+
     #[inline]
     pub(crate) fn get(&self, index: usize) -> u64 {
         self.now.get(index).copied().unwrap_or(0)

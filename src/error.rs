@@ -234,6 +234,13 @@ pub enum WriteError {
         /// Bytes granted.
         granted: usize,
     },
+    /// The consumer's read position broke the protocol (out of range, more
+    /// than the capacity behind the write position, or not on a block
+    /// boundary): a peer across a trust boundary misbehaved, or the shared
+    /// memory was corrupted. Nothing was written; the error is counted in
+    /// [`Counters::protocol_errors`](crate::Counters::protocol_errors), and
+    /// the next write looks again.
+    Protocol,
 }
 
 impl fmt::Display for WriteError {
@@ -271,6 +278,9 @@ impl fmt::Display for WriteError {
             ),
             Self::CommitTooLarge { len, granted } => {
                 write!(f, "commit of {len} bytes exceeds the grant of {granted}")
+            }
+            Self::Protocol => {
+                f.write_str("the consumer's read position in the shared header breaks the protocol")
             }
         }
     }
@@ -362,6 +372,125 @@ impl fmt::Display for ReadError {
     }
 }
 
+/// Why [`shm::init`](crate::shm::init) or an attach refused a shared-memory
+/// region. Nothing in the region was changed (by an attach at all; by `init`
+/// unless it succeeded).
+///
+/// # Examples
+///
+/// ```
+/// use core::ptr::NonNull;
+/// use pcm_ring::{shm, AttachError, Config};
+///
+/// let config = Config::raw(4, 64);
+/// let mut region = vec![0u32; shm::region_size(&config)? / 4]; // 4-byte aligned
+/// let (base, len) = (NonNull::from(&mut region[..]).cast::<u8>(), region.len() * 4);
+/// // Not initialised: all zero.
+/// // SAFETY: `region` outlives the (failed) attach.
+/// let err = unsafe { shm::attach_consumer(&config, base, len) }.unwrap_err();
+/// assert_eq!(err, AttachError::Magic { found: 0 });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AttachError {
+    /// The configuration itself is invalid.
+    Config(ConfigError),
+    /// The region does not start on a 4-byte boundary.
+    Misaligned {
+        /// The region's address modulo the alignment.
+        offset: usize,
+        /// The alignment a region needs, [`shm::REGION_ALIGN`](crate::shm::REGION_ALIGN).
+        align: usize,
+    },
+    /// The region is shorter than the header and the configured capacity.
+    TooSmall {
+        /// Bytes the region needs, [`shm::region_size`](crate::shm::region_size).
+        needed: usize,
+        /// Bytes the region has.
+        available: usize,
+    },
+    /// The region does not start with the header's magic number: it was
+    /// never initialised, or is not a pcm-ring region.
+    Magic {
+        /// The first 32-bit word of the region.
+        found: u32,
+    },
+    /// The header has another layout version.
+    Version {
+        /// The version in the header.
+        found: u32,
+        /// The version this crate implements, [`shm::LAYOUT_VERSION`](crate::shm::LAYOUT_VERSION).
+        supported: u32,
+    },
+    /// The header's size or geometry is not the configuration's.
+    Geometry {
+        /// The header's size, capacity and block size.
+        found: (u32, u32, u32),
+        /// The ones the configuration expects.
+        expected: (u32, u32, u32),
+    },
+    /// A hardened attach with [`Overrun::OverwriteOldest`](crate::Overrun::OverwriteOldest):
+    /// overwriting makes the producer move the consumer's read position, and a
+    /// hardened side never writes its peer's position.
+    OverwriteAcrossTrustBoundary,
+    /// A trusted attach whose overrun policy disagrees with the one the
+    /// region was initialised with about `OverwriteOldest` (both sides must
+    /// use it, or neither).
+    OverrunMismatch,
+    /// The side's own position in the header is out of range or not on a
+    /// block boundary: the region was corrupted after `init`.
+    Position {
+        /// The position found.
+        found: u32,
+    },
+}
+
+impl From<ConfigError> for AttachError {
+    fn from(err: ConfigError) -> Self {
+        AttachError::Config(err)
+    }
+}
+
+impl fmt::Display for AttachError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Config(err) => write!(f, "invalid configuration: {err}"),
+            Self::Misaligned { offset, align } => write!(
+                f,
+                "the region is {offset} bytes past a {align}-byte boundary"
+            ),
+            Self::TooSmall { needed, available } => write!(
+                f,
+                "the region needs {needed} bytes and has {available}"
+            ),
+            Self::Magic { found } => write!(
+                f,
+                "the region does not hold an initialised ring (magic {found:#010x})"
+            ),
+            Self::Version { found, supported } => write!(
+                f,
+                "the header has layout version {found}; this crate implements {supported}"
+            ),
+            Self::Geometry { found, expected } => write!(
+                f,
+                "the header's (size, capacity, block size) is {found:?}, the configuration's {expected:?}"
+            ),
+            Self::OverwriteAcrossTrustBoundary => f.write_str(
+                "OverwriteOldest moves the peer's read position, which a hardened side never writes",
+            ),
+            Self::OverrunMismatch => f.write_str(
+                "the two sides disagree about OverwriteOldest",
+            ),
+            Self::Position { found } => write!(
+                f,
+                "the side's own position {found} in the header is out of range"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for AttachError {}
 impl core::error::Error for ConfigError {}
 impl core::error::Error for WriteError {}
 impl core::error::Error for ReadError {}

@@ -36,9 +36,9 @@ pub(crate) const HEADER_SIZE: usize = core::mem::size_of::<Header>();
 pub(crate) const HEADER_ALIGN: usize = core::mem::align_of::<Header>();
 
 /// `"PCMR"` in little-endian: identifies an initialised header.
-const MAGIC: u32 = u32::from_le_bytes(*b"PCMR");
+pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"PCMR");
 /// Layout version of the header.
-const VERSION: u32 = 2;
+pub(crate) const VERSION: u32 = 2;
 
 /// Set in [`Header::read`] while the consumer copies out of the ring under
 /// `OverwriteOldest`; the producer does not move the read position then.
@@ -48,6 +48,8 @@ pub(crate) const BUSY: u32 = 1 << 31;
 pub(crate) const FINISHED: u32 = 1;
 /// Set in a side's flags when its handle was dropped.
 pub(crate) const GONE: u32 = 2;
+/// Set in [`Header::ring_flags`] if the ring was made for `OverwriteOldest`.
+pub(crate) const OVERWRITE: u32 = 1;
 
 /// The producer's counters in the header.
 pub(crate) type ProducerSnapshot = Snapshot<PRODUCER_FIELDS>;
@@ -64,13 +66,19 @@ const fn pad<T>(words: usize) -> usize {
 /// The shared state of one ring.
 #[repr(C)]
 pub(crate) struct Header {
-    // Identity line, written once.
-    magic: u32,
-    version: u32,
-    header_size: u32,
-    capacity: u32,
-    block_align: u32,
-    _identity: [u8; LINE - 20],
+    // Identity line, written once. Atomics (and `Pad`s below) although
+    // nothing writes them after initialisation: across a trust boundary the
+    // peer may write any byte of the header at any time, and a reference to
+    // the header must stay valid then, so every byte of it is interior
+    // mutable.
+    pub(crate) magic: AtomicU32,
+    pub(crate) version: AtomicU32,
+    pub(crate) header_size: AtomicU32,
+    pub(crate) capacity: AtomicU32,
+    pub(crate) block_align: AtomicU32,
+    /// [`OVERWRITE`] if the ring was made for `OverwriteOldest`.
+    pub(crate) ring_flags: AtomicU32,
+    _identity: Pad<{ LINE - 24 }>,
 
     // Producer line.
     /// The producer's published write position.
@@ -81,10 +89,10 @@ pub(crate) struct Header {
     /// oldest blocks), stored after each move: a consumer that sees it
     /// unchanged around its loads of the two positions knows they are a pair.
     pub(crate) discards: AtomicU32,
-    _producer_reserved: u32,
+    _producer_reserved: AtomicU32,
     pub(crate) producer_counters: ProducerSnapshot,
-    _producer: [u8; pad::<ProducerSnapshot>(4)],
-    _gap0: [u8; LINE],
+    _producer: Pad<{ pad::<ProducerSnapshot>(4) }>,
+    _gap0: Pad<LINE>,
 
     // Consumer line.
     /// The consumer's published read position, with [`BUSY`].
@@ -92,31 +100,43 @@ pub(crate) struct Header {
     /// [`GONE`].
     pub(crate) consumer_flags: AtomicU32,
     pub(crate) consumer_counters: ConsumerSnapshot,
-    _consumer: [u8; pad::<ConsumerSnapshot>(2)],
-    _gap1: [u8; LINE],
+    _consumer: Pad<{ pad::<ConsumerSnapshot>(2) }>,
+    _gap1: Pad<LINE>,
+}
+
+/// Padding bytes that nothing reads, interior mutable so that a peer
+/// writing them does not invalidate a reference to the header.
+#[repr(transparent)]
+struct Pad<const N: usize>(core::cell::UnsafeCell<[u8; N]>);
+
+impl<const N: usize> Pad<N> {
+    const fn new() -> Self {
+        Pad(core::cell::UnsafeCell::new([0; N]))
+    }
 }
 
 macro_rules! header_init {
-    ($magic:expr, $version:expr, $size:expr, $capacity:expr, $block_align:expr, $start:expr) => {
+    ($magic:expr, $version:expr, $size:expr, $capacity:expr, $block_align:expr, $flags:expr, $start:expr) => {
         Header {
-            magic: $magic,
-            version: $version,
-            header_size: $size,
-            capacity: $capacity,
-            block_align: $block_align,
-            _identity: [0; LINE - 20],
+            magic: AtomicU32::new($magic),
+            version: AtomicU32::new($version),
+            header_size: AtomicU32::new($size),
+            capacity: AtomicU32::new($capacity),
+            block_align: AtomicU32::new($block_align),
+            ring_flags: AtomicU32::new($flags),
+            _identity: Pad::new(),
             write: AtomicU32::new($start),
             producer_flags: AtomicU32::new(0),
             discards: AtomicU32::new(0),
-            _producer_reserved: 0,
+            _producer_reserved: AtomicU32::new(0),
             producer_counters: Snapshot::new(),
-            _producer: [0; pad::<ProducerSnapshot>(4)],
-            _gap0: [0; LINE],
+            _producer: Pad::new(),
+            _gap0: Pad::new(),
             read: AtomicU32::new($start),
             consumer_flags: AtomicU32::new(0),
             consumer_counters: Snapshot::new(),
-            _consumer: [0; pad::<ConsumerSnapshot>(2)],
-            _gap1: [0; LINE],
+            _consumer: Pad::new(),
+            _gap1: Pad::new(),
         }
     };
 }
@@ -127,31 +147,33 @@ impl Header {
     /// at start-up); splitting writes the real header.
     #[cfg(not(loom))]
     pub(crate) const fn empty() -> Header {
-        header_init!(0, 0, 0, 0, 0, 0)
+        header_init!(0, 0, 0, 0, 0, 0, 0)
     }
 
-    /// A header for `geometry`, both positions at `start`.
+    /// A header for `geometry` and the ring `flags`, both positions at `start`.
     #[cfg(not(loom))]
-    pub(crate) const fn new(geometry: &Geometry, start: u32) -> Header {
+    pub(crate) const fn new(geometry: &Geometry, flags: u32, start: u32) -> Header {
         header_init!(
             MAGIC,
             VERSION,
             HEADER_SIZE as u32,
             geometry.capacity as u32,
             geometry.block_align as u32,
+            flags,
             start
         )
     }
 
-    /// A header for `geometry`, both positions at `start`.
+    /// A header for `geometry` and the ring `flags`, both positions at `start`.
     #[cfg(loom)]
-    pub(crate) fn new(geometry: &Geometry, start: u32) -> Header {
+    pub(crate) fn new(geometry: &Geometry, flags: u32, start: u32) -> Header {
         header_init!(
             MAGIC,
             VERSION,
             HEADER_SIZE as u32,
             geometry.capacity as u32,
             geometry.block_align as u32,
+            flags,
             start
         )
     }
@@ -173,6 +195,20 @@ const _: () = {
     assert!(core::mem::align_of::<Header>() == 4);
     assert!(core::mem::offset_of!(Header, write) == LINE);
     assert!(core::mem::offset_of!(Header, read) == 3 * LINE);
+    // Every offset the shared-memory layout document gives.
+    assert!(core::mem::offset_of!(Header, magic) == 0);
+    assert!(core::mem::offset_of!(Header, version) == 4);
+    assert!(core::mem::offset_of!(Header, header_size) == 8);
+    assert!(core::mem::offset_of!(Header, capacity) == 12);
+    assert!(core::mem::offset_of!(Header, block_align) == 16);
+    assert!(core::mem::offset_of!(Header, ring_flags) == 20);
+    assert!(core::mem::offset_of!(Header, producer_flags) == 132);
+    assert!(core::mem::offset_of!(Header, discards) == 136);
+    assert!(core::mem::offset_of!(Header, producer_counters) == 144);
+    assert!(core::mem::size_of::<ProducerSnapshot>() == 8 + 2 * 6 * 8);
+    assert!(core::mem::offset_of!(Header, consumer_flags) == 388);
+    assert!(core::mem::offset_of!(Header, consumer_counters) == 392);
+    assert!(core::mem::size_of::<ConsumerSnapshot>() == 8 + 2 * 5 * 8);
     // More than a line between the sides, and between the consumer and the data.
     assert!(HOT_RANGES.1.start - HOT_RANGES.0.end >= LINE);
     assert!(HEADER_SIZE - HOT_RANGES.1.end >= LINE);

@@ -95,6 +95,8 @@ pub struct Producer<'a> {
     room: Cell<usize>,
     /// The counters only the producer writes.
     tally: Tally<PRODUCER_FIELDS>,
+    /// Read positions from the peer that broke the protocol.
+    protocol_errors: Cell<u64>,
 }
 
 // SAFETY: the producer owns its side of the protocol; everything it shares
@@ -126,7 +128,16 @@ impl<'a> Producer<'a> {
             },
             room: Cell::new(geometry.capacity),
             tally: Tally::new(),
+            protocol_errors: Cell::new(0),
         }
+    }
+
+    /// Loads the read position after attaching to shared memory, where the
+    /// ring need not be empty (and the consumer's position is unverified).
+    pub(crate) fn attached(mut self) -> Self {
+        let _ = self.refresh_room();
+        self.update_blocked();
+        self
     }
 
     /// The capacity in bytes.
@@ -176,30 +187,57 @@ impl<'a> Producer<'a> {
         self.shared.header().consumer_flags.load(OBSERVE_GONE) & GONE != 0
     }
 
-    /// The read position as the consumer last published it.
+    /// The free space from `write` given the consumer's raw read position,
+    /// if that position keeps the protocol: inside position space, at most
+    /// the capacity behind `write`, on a block boundary. Anything else
+    /// (memory corruption, or a peer across a trust boundary that
+    /// misbehaves) is counted and never used as an index.
     #[inline]
-    fn read_position(&self) -> usize {
-        (self.shared.header().read.load(OBSERVE_READ) & !BUSY) as usize
+    fn room_from(&self, raw: u32) -> Option<usize> {
+        let read = (raw & !BUSY) as usize;
+        let used = self.geometry.distance(read, self.write);
+        if read < self.geometry.span && used <= self.geometry.capacity && self.whole_blocks(used) {
+            Some(self.geometry.capacity - used)
+        } else {
+            self.protocol_error();
+            None
+        }
+    }
+
+    /// Counts a protocol error and forgets the cached free space.
+    #[cold]
+    fn protocol_error(&self) {
+        self.protocol_errors
+            .set(self.protocol_errors.get().wrapping_add(1));
+        self.room.set(0);
     }
 
     /// Loads the read position and returns the free space from `write`,
-    /// refreshing the cached value.
+    /// refreshing the cached value; `None` (and no free space cached) if the
+    /// position broke the protocol.
     #[inline]
-    fn refresh_room(&self) -> usize {
-        let room =
-            self.geometry.capacity - self.geometry.distance(self.read_position(), self.write);
+    fn try_refresh_room(&self) -> Option<usize> {
+        let room = self.room_from(self.shared.header().read.load(OBSERVE_READ))?;
         self.room.set(room);
-        room
+        Some(room)
     }
 
-    /// The cached free space if it holds `want` bytes, else the fresh one.
+    /// [`try_refresh_room`](Self::try_refresh_room), with a broken position
+    /// read as a full ring.
+    #[inline]
+    fn refresh_room(&self) -> usize {
+        self.try_refresh_room().unwrap_or(0)
+    }
+
+    /// The cached free space if it holds `want` bytes, else the fresh one;
+    /// `None` if the fresh position broke the protocol.
     #[inline(always)]
-    fn room_for(&self, want: usize) -> usize {
+    fn room_for(&self, want: usize) -> Option<usize> {
         let room = self.room.get();
         if want <= room || !PRODUCER_CACHE_REFRESH {
-            room
+            Some(room)
         } else {
-            self.refresh_room()
+            self.try_refresh_room()
         }
     }
 
@@ -307,7 +345,17 @@ impl<'a> Producer<'a> {
     /// ```
     #[must_use]
     pub fn counters(&self) -> Counters {
-        self.shared.counters()
+        let header = self.shared.header();
+        let consumer = self.shared.peer_counters(&header.consumer_counters);
+        if consumer.is_none() {
+            self.protocol_errors
+                .set(self.protocol_errors.get().wrapping_add(1));
+        }
+        Counters::from_sides(
+            self.tally.values(),
+            consumer.unwrap_or_default(),
+            self.protocol_errors.get(),
+        )
     }
 
     /// The trailing partial block held from the last
@@ -464,7 +512,9 @@ impl<'a> Producer<'a> {
                 block_align: self.geometry.block_align,
             });
         }
-        let room = self.room_for(len);
+        let Some(room) = self.room_for(len) else {
+            return Err(WriteError::Protocol);
+        };
         if len <= room {
             self.copy_at(self.write, src);
             self.publish(len);
@@ -588,7 +638,9 @@ impl<'a> Producer<'a> {
                 block_align: block,
             });
         }
-        let (room, overwritten) = self.make_room(len.min(capacity));
+        let Some((room, overwritten)) = self.make_room(len.min(capacity)) else {
+            return Err(WriteError::Protocol);
+        };
         if self.overrun == Overrun::Reject && room < len {
             self.count_refused();
             return Err(WriteError::Full {
@@ -640,19 +692,19 @@ impl<'a> Producer<'a> {
     /// read position alone and the write falls back to dropping the newest.
     /// A failed compare-and-swap means the consumer moved in between; retry
     /// with what it published (lock-free: each retry follows consumer progress).
-    fn make_room(&mut self, want: usize) -> (usize, usize) {
+    fn make_room(&mut self, want: usize) -> Option<(usize, usize)> {
         let cached = self.room.get();
         if want <= cached || !PRODUCER_CACHE_REFRESH {
-            return (cached, 0);
+            return Some((cached, 0));
         }
         let header = self.shared.header();
         let mut raw = header.read.load(OBSERVE_READ);
         loop {
             let read = (raw & !BUSY) as usize;
-            let free = self.geometry.capacity - self.geometry.distance(read, self.write);
+            let free = self.room_from(raw)?;
             if want <= free || self.overrun != Overrun::OverwriteOldest || raw & BUSY != 0 {
                 self.room.set(free);
-                return (free, 0);
+                return Some((free, 0));
             }
             let deficit = want - free;
             let new_read = self.geometry.advance(read, deficit);
@@ -668,7 +720,7 @@ impl<'a> Producer<'a> {
                         .discards
                         .store(discards.wrapping_add(1), PUBLISH_DISCARDS);
                     self.room.set(want);
-                    return (want, deficit);
+                    return Some((want, deficit));
                 }
                 Err(current) => raw = current,
             }
@@ -706,8 +758,12 @@ impl<'a> Producer<'a> {
     fn publish(&mut self, n: usize) {
         let capacity = self.geometry.capacity;
         let mut room = self.room.get();
+        // A hardened handle loads the peer's position at most once per
+        // operation, so its peak comes from the position already loaded.
         if n > room
-            || (PEAK_EXACT && capacity - room + n > self.tally.get(field::PEAK_FILL) as usize)
+            || (PEAK_EXACT
+                && !self.shared.untrusted()
+                && capacity - room + n > self.tally.get(field::PEAK_FILL) as usize)
         {
             room = self.refresh_room();
         }
@@ -774,7 +830,10 @@ impl<'a> Producer<'a> {
             // free space serves if it is enough; `make_room` below then
             // uses it too, so the read position is loaded at most once.
             let needed_room = whole.len() + tail_block + self.reserved();
-            let free = self.room_for(needed_room).saturating_sub(self.reserved());
+            let Some(free) = self.room_for(needed_room) else {
+                return Err(WriteError::Protocol);
+            };
+            let free = free.saturating_sub(self.reserved());
             let needed = whole.len() + tail_block;
             if needed > free {
                 self.count_refused();
@@ -819,7 +878,9 @@ impl<'a> Producer<'a> {
             whole = &whole[whole.len() - keep..];
         }
         let want = (whole.len() + tail_block).min(capacity);
-        let (room, overwritten) = self.make_room(want);
+        // A broken read position reads as a full ring: the input is dropped
+        // (and the protocol error counted).
+        let (room, overwritten) = self.make_room(want).unwrap_or((0, 0));
         // `room` is whole blocks: free space, or `want` itself.
         let n = whole.len().min(room);
         self.copy_at(self.write, &whole[..n]);

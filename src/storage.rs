@@ -8,14 +8,15 @@ use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use crate::header::{Geometry, Header, HEADER_ALIGN, HEADER_SIZE};
+use crate::counters::Snapshot;
+use crate::header::{Geometry, Header, HEADER_ALIGN, HEADER_SIZE, OVERWRITE};
 #[cfg(not(loom))]
 use crate::sync::{AtomicBool, Ordering};
-use crate::{Config, ConfigError, Consumer, Counters, Producer};
+use crate::{Config, ConfigError, Consumer, Producer};
 
 /// Loom shadow cells, one per block, and the block size.
 #[cfg(loom)]
-type Shadow = (NonNull<[loom::cell::UnsafeCell<()>]>, usize);
+pub(crate) type Shadow = (NonNull<[loom::cell::UnsafeCell<()>]>, usize);
 
 /// The pointers one handle holds, and its share of a heap allocation.
 pub(crate) struct Shared<'a> {
@@ -25,10 +26,38 @@ pub(crate) struct Shared<'a> {
     owner: Option<NonNull<heap::HeapBlock>>,
     #[cfg(loom)]
     shadow: Option<Shadow>,
+    /// Whether the peer is on the other side of a trust boundary (see
+    /// [`crate::shm`]): then the data is copied with atomic word accesses,
+    /// which stay defined behaviour whatever the peer writes meanwhile.
+    untrusted: bool,
     _memory: PhantomData<&'a mut [u8]>,
 }
 
-impl Shared<'_> {
+impl<'a> Shared<'a> {
+    /// A handle's share of a region in shared memory, without a heap owner.
+    ///
+    /// # Safety
+    ///
+    /// `header` points to an initialised header and `data` to its capacity's
+    /// bytes, both valid for `'a`.
+    pub(crate) unsafe fn attached(
+        header: NonNull<Header>,
+        data: NonNull<u8>,
+        untrusted: bool,
+        #[cfg(loom)] shadow: Option<Shadow>,
+    ) -> Shared<'a> {
+        Shared {
+            header,
+            data,
+            #[cfg(feature = "alloc")]
+            owner: None,
+            #[cfg(loom)]
+            shadow,
+            untrusted,
+            _memory: PhantomData,
+        }
+    }
+
     /// The shared header.
     #[inline]
     pub(crate) fn header(&self) -> &Header {
@@ -39,13 +68,22 @@ impl Shared<'_> {
         unsafe { self.header.as_ref() }
     }
 
-    /// Both sides' counters.
-    pub(crate) fn counters(&self) -> Counters {
-        let header = self.header();
-        Counters::from_sides(
-            header.producer_counters.load(),
-            header.consumer_counters.load(),
-        )
+    /// Whether the peer is untrusted (a hardened shared-memory handle).
+    #[inline(always)]
+    pub(crate) fn untrusted(&self) -> bool {
+        self.untrusted
+    }
+
+    /// The peer's counters as published in the header: from a trusted peer a
+    /// consistent snapshot (lock-free, see `counters`); from an untrusted one
+    /// whatever it wrote, after a bounded number of attempts (`None` if its
+    /// generation never settled, which only a misbehaving peer causes).
+    pub(crate) fn peer_counters<const N: usize>(&self, snapshot: &Snapshot<N>) -> Option<[u64; N]> {
+        if self.untrusted {
+            snapshot.load_bounded(UNTRUSTED_COUNTER_TRIES)
+        } else {
+            Some(snapshot.load())
+        }
     }
 
     /// Copies `src` into the data storage at `offset`.
@@ -57,6 +95,12 @@ impl Shared<'_> {
     #[inline]
     pub(crate) unsafe fn copy_in(&self, offset: usize, src: &[u8]) {
         self.track(offset, src.len(), true);
+        if self.untrusted {
+            // SAFETY: the range is inside the storage (the caller), which
+            // stays mapped while this handle lives.
+            unsafe { store_words(self.data.as_ptr().add(offset), src) };
+            return;
+        }
         // SAFETY: the caller guarantees the range is inside the storage and
         // that the protocol gives the producer exclusive access to it (free
         // space). `src` may itself point into the ring (a consumer's read
@@ -77,6 +121,12 @@ impl Shared<'_> {
     #[inline]
     pub(crate) unsafe fn copy_out(&self, offset: usize, dst: &mut [u8]) {
         self.track(offset, dst.len(), false);
+        if self.untrusted {
+            // SAFETY: the range is inside the storage (the caller), which
+            // stays mapped while this handle lives.
+            unsafe { load_words(self.data.as_ptr().add(offset), dst) };
+            return;
+        }
         // SAFETY: as for `copy_in`, with the roles swapped.
         unsafe {
             core::ptr::copy_nonoverlapping(
@@ -134,6 +184,77 @@ impl Shared<'_> {
     }
 }
 
+/// Attempts a hardened handle makes to read a consistent snapshot of the
+/// peer's counters before it gives up (an honest peer needs one, rarely two).
+const UNTRUSTED_COUNTER_TRIES: u32 = 16;
+
+/// Word type of the atomic copies: the widest atomic every target has.
+type Word = core::sync::atomic::AtomicUsize;
+const WORD: usize = core::mem::size_of::<usize>();
+
+/// Copies `src` to `dst` with relaxed atomic stores, word by word where
+/// `dst` is aligned: defined behaviour even if another process reads or
+/// writes `dst` at the same time (it may then see a mix of old and new
+/// words, never a fault).
+///
+/// # Safety
+///
+/// `dst..dst + src.len()` is valid for writes and does not overlap `src`.
+#[inline]
+unsafe fn store_words(dst: *mut u8, src: &[u8]) {
+    use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
+    let len = src.len();
+    let head = dst.align_offset(WORD).min(len);
+    let words = (len - head) / WORD;
+    let src = src.as_ptr();
+    // SAFETY: every pointer below is inside `dst..dst + len` or
+    // `src..src + len` (the caller); atomics are created only at addresses
+    // aligned for them (`head` aligns `dst` for words; bytes need none).
+    unsafe {
+        for i in 0..head {
+            AtomicU8::from_ptr(dst.add(i)).store(*src.add(i), Relaxed);
+        }
+        for w in 0..words {
+            let at = head + w * WORD;
+            let value = src.add(at).cast::<usize>().read_unaligned();
+            Word::from_ptr(dst.add(at).cast::<usize>()).store(value, Relaxed);
+        }
+        for i in head + words * WORD..len {
+            AtomicU8::from_ptr(dst.add(i)).store(*src.add(i), Relaxed);
+        }
+    }
+}
+
+/// Copies `src` into `dst` with relaxed atomic loads, word by word where
+/// `src` is aligned: defined behaviour even if another process writes
+/// `src` at the same time (the copy may then mix old and new words).
+///
+/// # Safety
+///
+/// `src..src + dst.len()` is valid for reads and does not overlap `dst`.
+#[inline]
+unsafe fn load_words(src: *mut u8, dst: &mut [u8]) {
+    use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
+    let len = dst.len();
+    let head = src.align_offset(WORD).min(len);
+    let words = (len - head) / WORD;
+    let dst = dst.as_mut_ptr();
+    // SAFETY: as in `store_words`, with the roles swapped.
+    unsafe {
+        for i in 0..head {
+            *dst.add(i) = AtomicU8::from_ptr(src.add(i)).load(Relaxed);
+        }
+        for w in 0..words {
+            let at = head + w * WORD;
+            let value = Word::from_ptr(src.add(at).cast::<usize>()).load(Relaxed);
+            dst.add(at).cast::<usize>().write_unaligned(value);
+        }
+        for i in head + words * WORD..len {
+            *dst.add(i) = AtomicU8::from_ptr(src.add(i)).load(Relaxed);
+        }
+    }
+}
+
 impl Drop for Shared<'_> {
     fn drop(&mut self) {
         #[cfg(feature = "alloc")]
@@ -163,7 +284,11 @@ unsafe fn make<'a>(
     let geometry = Geometry::new(config.capacity, config.block_align);
     let start = geometry.start_position(config.start_position);
     // SAFETY: the caller guarantees `header` is valid and aligned for writes.
-    unsafe { header.as_ptr().write(Header::new(&geometry, start as u32)) };
+    unsafe {
+        header
+            .as_ptr()
+            .write(Header::new(&geometry, ring_flags(config), start as u32))
+    };
     let shared = || Shared {
         header,
         data,
@@ -171,12 +296,22 @@ unsafe fn make<'a>(
         owner,
         #[cfg(loom)]
         shadow,
+        untrusted: false,
         _memory: PhantomData,
     };
     (
         Producer::new(shared(), geometry, config, start),
         Consumer::new(shared(), geometry, config, start),
     )
+}
+
+/// The header's ring flags for `config`.
+pub(crate) fn ring_flags(config: &Config) -> u32 {
+    if config.overrun == crate::Overrun::OverwriteOldest {
+        OVERWRITE
+    } else {
+        0
+    }
 }
 
 /// A ring whose header and data are inline, for a `static` or a stack frame;
@@ -498,7 +633,11 @@ mod heap {
             let data = Box::into_raw(vec![0u8; config.capacity].into_boxed_slice());
             let block = Box::new(HeapBlock {
                 refs: AtomicUsize::new(2),
-                header: UnsafeCell::new(Header::new(&geometry, 0)),
+                header: UnsafeCell::new(Header::new(
+                    &geometry,
+                    crate::storage::ring_flags(config),
+                    0,
+                )),
                 data,
                 #[cfg(loom)]
                 shadow: (0..config.capacity / config.block_align)
