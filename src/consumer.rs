@@ -172,19 +172,25 @@ impl<'a> Consumer<'a> {
     #[inline]
     fn available_from(&self, read: usize, raw: u32) -> Option<usize> {
         let write = raw as usize;
-        let available = self.geometry.distance(read, write);
-        if write < self.geometry.span
-            && available <= self.geometry.capacity
-            && self.whole_blocks(available)
-        {
-            Some(available)
-        } else {
-            self.protocol_errors
-                .set(self.protocol_errors.get().wrapping_add(1));
-            self.fault.set(true);
-            self.cached.set(0);
-            None
+        // In range first: `distance` assumes both positions are.
+        if write < self.geometry.span {
+            let available = self.geometry.distance(read, write);
+            if available <= self.geometry.capacity && self.whole_blocks(available) {
+                return Some(available);
+            }
         }
+        self.protocol_error();
+        None
+    }
+
+    /// Counts a protocol error, flags it for the read under way, and
+    /// forgets the cached fill.
+    #[cold]
+    fn protocol_error(&self) {
+        self.protocol_errors
+            .set(self.protocol_errors.get().wrapping_add(1));
+        self.fault.set(true);
+        self.cached.set(0);
     }
 
     /// The capacity in bytes.

@@ -194,14 +194,21 @@ impl<'a> Producer<'a> {
     /// misbehaves) is counted and never used as an index.
     #[inline]
     fn room_from(&self, raw: u32) -> Option<usize> {
-        let read = (raw & !BUSY) as usize;
-        let used = self.geometry.distance(read, self.write);
-        if read < self.geometry.span && used <= self.geometry.capacity && self.whole_blocks(used) {
-            Some(self.geometry.capacity - used)
+        // Only an `OverwriteOldest` consumer claims (sets the busy bit).
+        let read = if self.overrun == Overrun::OverwriteOldest {
+            raw & !BUSY
         } else {
-            self.protocol_error();
-            None
+            raw
+        } as usize;
+        // In range first: `distance` assumes both positions are.
+        if read < self.geometry.span {
+            let used = self.geometry.distance(read, self.write);
+            if used <= self.geometry.capacity && self.whole_blocks(used) {
+                return Some(self.geometry.capacity - used);
+            }
         }
+        self.protocol_error();
+        None
     }
 
     /// Counts a protocol error and forgets the cached free space.
