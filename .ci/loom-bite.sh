@@ -27,10 +27,10 @@ export RUSTFLAGS="--cfg loom"
 # The models that catch each weakening (measured; docs/loom.md has the full
 # table). Running only these keeps the script short.
 declare -A catchers=(
-    [publish_write]="wrap_write_read stream_partial_blocks overwrite_oldest_racing_read"
-    [observe_write]="wrap_write_read stream_partial_blocks overwrite_oldest_racing_read"
-    [publish_read]="wrap_write_read reject_racing_read overwrite_oldest_racing_read"
-    [observe_read]="wrap_write_read reject_racing_read overwrite_oldest_racing_read"
+    [publish_write]="wrap_write_read stream_partial_blocks overwrite_oldest_racing_read shm::loom_tests::honest_protocol_over_shared_header"
+    [observe_write]="wrap_write_read stream_partial_blocks overwrite_oldest_racing_read shm::loom_tests::honest_protocol_over_shared_header"
+    [publish_read]="wrap_write_read reject_racing_read overwrite_oldest_racing_read shm::loom_tests::honest_protocol_over_shared_header"
+    [observe_read]="wrap_write_read reject_racing_read overwrite_oldest_racing_read shm::loom_tests::honest_protocol_over_shared_header"
     [overwrite_cas]="overwrite_oldest_racing_read overwrite_oldest_racing_grant overwrite_oldest_stream"
     [claim]="overwrite_oldest_racing_read overwrite_oldest_racing_grant overwrite_oldest_stream"
     [skip_claim]="overwrite_oldest_racing_read overwrite_oldest_racing_grant overwrite_oldest_stream"
