@@ -13,6 +13,9 @@
 
 use core::hint::black_box;
 
+use core::ptr::NonNull;
+
+use pcm_ring::shm::{self, ShmConsumer, ShmProducer};
 use pcm_ring::{
     borrowed, Config, Consumer, Format, Overrun, Producer, ReArm, SampleFormat, Silence,
     StaticRing, Underrun,
@@ -45,6 +48,27 @@ pub extern "C" fn _start() -> ! {
         produce(&mut producer);
         consume(&mut consumer);
         black_box(producer.finish());
+    }
+    // Shared memory: init and every attach on an opaque region, then the
+    // hardened sides (whose peer could have written anything meanwhile).
+    let mut region = [0u32; 512];
+    let base = black_box(NonNull::from(&mut region[..]).cast::<u8>());
+    let len = black_box(2048usize);
+    // SAFETY: `region` is valid for `len` bytes and outlives every handle.
+    unsafe {
+        let _ = black_box(shm::init(&config, base, len));
+        if let Ok(mut tx) = shm::attach_producer(&config, base, len) {
+            shm_produce(&mut tx);
+        }
+        if let Ok(mut rx) = shm::attach_consumer(&config, base, len) {
+            shm_consume(&mut rx);
+        }
+        if let Ok(mut tx) = shm::attach_trusted_producer(&config, base, len) {
+            produce(&mut tx);
+        }
+        if let Ok(mut rx) = shm::attach_trusted_consumer(&config, base, len) {
+            consume(&mut rx);
+        }
     }
     #[cfg(feature = "prove-it-bites")]
     {
@@ -135,4 +159,29 @@ fn consume(rx: &mut Consumer<'_>) {
     let _ = black_box(rx.is_abandoned());
     let _ = black_box((rx.capacity(), rx.block_align()));
     let _ = black_box(rx.counters().silence());
+}
+
+/// Every hardened shared-memory producer operation.
+fn shm_produce(tx: &mut ShmProducer<'_>) {
+    let bytes = [0x5Au8; 300];
+    let _ = black_box(tx.write(black_box(&bytes[..])));
+    let _ = black_box(tx.write_stream(black_box(&bytes[..])));
+    let _ = black_box(tx.write_samples(black_box(&[1i16; 64][..])));
+    let _ = black_box(tx.discard_partial());
+    let _ = black_box((tx.fill(), tx.free(), tx.bytes_to_reach(black_box(700))));
+    let _ = black_box((tx.capacity(), tx.block_align(), tx.is_abandoned()));
+    let _ = black_box(tx.counters());
+    let _ = black_box((tx.finish(), tx.is_finished()));
+}
+
+/// Every hardened shared-memory consumer operation.
+fn shm_consume(rx: &mut ShmConsumer<'_>) {
+    let mut out = [0u8; 256];
+    let _ = black_box(rx.read(black_box(&mut out[..])));
+    let _ = black_box(rx.read_samples(black_box(&mut [0i16; 64][..])));
+    let mut dma = [0u8; 512];
+    let _ = black_box(rx.read_cyclic(black_box(&mut dma[..]), black_box(100), black_box(300)));
+    let _ = black_box((rx.available(), rx.is_streaming(), rx.is_end_of_stream()));
+    let _ = black_box((rx.capacity(), rx.block_align(), rx.is_abandoned()));
+    let _ = black_box(rx.counters());
 }
