@@ -192,6 +192,22 @@ const UNTRUSTED_COUNTER_TRIES: u32 = 16;
 type Word = core::sync::atomic::AtomicUsize;
 const WORD: usize = core::mem::size_of::<usize>();
 
+/// Bytes before the first aligned word of a `len`-byte copy at `at`.
+///
+/// Under Miri every byte is copied on its own: its weak-memory emulation
+/// does not support atomic accesses of different sizes to the same bytes,
+/// even ordered ones (which the memory model allows, and which these copies
+/// make: the word boundaries depend on where each copy starts). Byte and
+/// word copies are the same relaxed atomic accesses at another width.
+#[inline(always)]
+fn word_head(at: *mut u8, len: usize) -> usize {
+    if cfg!(miri) {
+        len
+    } else {
+        at.align_offset(WORD).min(len)
+    }
+}
+
 /// Copies `src` to `dst` with relaxed atomic stores, word by word where
 /// `dst` is aligned: defined behaviour even if another process reads or
 /// writes `dst` at the same time (it may then see a mix of old and new
@@ -204,7 +220,7 @@ const WORD: usize = core::mem::size_of::<usize>();
 unsafe fn store_words(dst: *mut u8, src: &[u8]) {
     use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
     let len = src.len();
-    let head = dst.align_offset(WORD).min(len);
+    let head = word_head(dst, len);
     let words = (len - head) / WORD;
     let src = src.as_ptr();
     // SAFETY: every pointer below is inside `dst..dst + len` or
@@ -236,7 +252,7 @@ unsafe fn store_words(dst: *mut u8, src: &[u8]) {
 unsafe fn load_words(src: *mut u8, dst: &mut [u8]) {
     use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
     let len = dst.len();
-    let head = src.align_offset(WORD).min(len);
+    let head = word_head(src, len);
     let words = (len - head) / WORD;
     let dst = dst.as_mut_ptr();
     // SAFETY: as in `store_words`, with the roles swapped.
