@@ -127,6 +127,10 @@ pub struct Consumer<'a> {
     protocol_errors: Cell<u64>,
     /// Whether a position loaded since the last read began broke it.
     fault: Cell<bool>,
+    /// Whether the write position is checked before use: on a ring in
+    /// shared memory, where a peer (or anything else with the mapping) can
+    /// write it. In one process only this crate's producer writes it.
+    check_peer: bool,
 }
 
 // SAFETY: see `Producer`: the consumer owns its side of the protocol.
@@ -161,7 +165,15 @@ impl<'a> Consumer<'a> {
             tally: Tally::new(),
             protocol_errors: Cell::new(0),
             fault: Cell::new(false),
+            check_peer: false,
         }
+    }
+
+    /// A consumer attached to shared memory: it checks every write
+    /// position it loads.
+    pub(crate) fn attached(mut self) -> Self {
+        self.check_peer = true;
+        self
     }
 
     /// Bytes available from `read` given the producer's raw write position,
@@ -172,15 +184,23 @@ impl<'a> Consumer<'a> {
     #[inline]
     fn available_from(&self, read: usize, raw: u32) -> Option<usize> {
         let write = raw as usize;
-        // In range first: `distance` assumes both positions are.
-        if write < self.geometry.span {
-            let available = self.geometry.distance(read, write);
-            if available <= self.geometry.capacity && self.whole_blocks(available) {
-                return Some(available);
-            }
+        let g = &self.geometry;
+        if !self.check_peer {
+            return Some(g.distance(read, write));
         }
-        self.protocol_error();
-        None
+        // Wrapping: `write` may be anything here; one branch for all three
+        // conditions.
+        let available = if write >= read {
+            write - read
+        } else {
+            write.wrapping_add(g.span).wrapping_sub(read)
+        };
+        if (write < g.span) & (available <= g.capacity) & self.whole_blocks(available) {
+            Some(available)
+        } else {
+            self.protocol_error();
+            None
+        }
     }
 
     /// Counts a protocol error, flags it for the read under way, and

@@ -97,6 +97,10 @@ pub struct Producer<'a> {
     tally: Tally<PRODUCER_FIELDS>,
     /// Read positions from the peer that broke the protocol.
     protocol_errors: Cell<u64>,
+    /// Whether the read position is checked before use: on a ring in
+    /// shared memory, where a peer (or anything else with the mapping) can
+    /// write it. In one process only this crate's consumer writes it.
+    check_peer: bool,
 }
 
 // SAFETY: the producer owns its side of the protocol; everything it shares
@@ -129,12 +133,14 @@ impl<'a> Producer<'a> {
             room: Cell::new(geometry.capacity),
             tally: Tally::new(),
             protocol_errors: Cell::new(0),
+            check_peer: false,
         }
     }
 
     /// Loads the read position after attaching to shared memory, where the
     /// ring need not be empty (and the consumer's position is unverified).
     pub(crate) fn attached(mut self) -> Self {
+        self.check_peer = true;
         let _ = self.refresh_room();
         self.update_blocked();
         self
@@ -200,15 +206,23 @@ impl<'a> Producer<'a> {
         } else {
             raw
         } as usize;
-        // In range first: `distance` assumes both positions are.
-        if read < self.geometry.span {
-            let used = self.geometry.distance(read, self.write);
-            if used <= self.geometry.capacity && self.whole_blocks(used) {
-                return Some(self.geometry.capacity - used);
-            }
+        let g = &self.geometry;
+        if !self.check_peer {
+            return Some(g.capacity - g.distance(read, self.write));
         }
-        self.protocol_error();
-        None
+        // Wrapping: `read` may be anything here; one branch for all three
+        // conditions.
+        let used = if self.write >= read {
+            self.write - read
+        } else {
+            self.write.wrapping_add(g.span).wrapping_sub(read)
+        };
+        if (read < g.span) & (used <= g.capacity) & self.whole_blocks(used) {
+            Some(g.capacity - used)
+        } else {
+            self.protocol_error();
+            None
+        }
     }
 
     /// Counts a protocol error and forgets the cached free space.

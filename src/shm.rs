@@ -278,7 +278,7 @@ pub unsafe fn attach_consumer<'a>(
         )?
     };
     Ok(ShmConsumer {
-        inner: Consumer::new(a.shared, a.geometry, config, a.own),
+        inner: Consumer::new(a.shared, a.geometry, config, a.own).attached(),
     })
 }
 
@@ -372,7 +372,7 @@ pub unsafe fn attach_trusted_consumer<'a>(
             None,
         )?
     };
-    Ok(Consumer::new(a.shared, a.geometry, config, a.own))
+    Ok(Consumer::new(a.shared, a.geometry, config, a.own).attached())
 }
 
 /// Both hardened sides over one region with loom shadow cells, for the loom
@@ -400,7 +400,7 @@ pub(crate) unsafe fn attach_both_for_loom<'a>(
             inner: Producer::new(p.shared, p.geometry, config, p.own).attached(),
         },
         ShmConsumer {
-            inner: Consumer::new(c.shared, c.geometry, config, c.own),
+            inner: Consumer::new(c.shared, c.geometry, config, c.own).attached(),
         },
     ))
 }

@@ -216,7 +216,8 @@ fn word_head(at: *mut u8, len: usize) -> usize {
 /// # Safety
 ///
 /// `dst..dst + src.len()` is valid for writes and does not overlap `src`.
-#[inline]
+#[cold]
+#[inline(never)]
 unsafe fn store_words(dst: *mut u8, src: &[u8]) {
     use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
     let len = src.len();
@@ -248,7 +249,8 @@ unsafe fn store_words(dst: *mut u8, src: &[u8]) {
 /// # Safety
 ///
 /// `src..src + dst.len()` is valid for reads and does not overlap `dst`.
-#[inline]
+#[cold]
+#[inline(never)]
 unsafe fn load_words(src: *mut u8, dst: &mut [u8]) {
     use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
     let len = dst.len();
