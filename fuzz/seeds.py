@@ -319,10 +319,139 @@ CONFIG_SEEDS = {
 }
 
 
+# ----- shm ------------------------------------------------------------------
+
+SHM_OP = {
+    "Write": 0, "WriteStream": 1, "WriteSamples": 2, "Fill": 3, "Free": 4,
+    "BytesToReach": 5, "Finish": 6, "DiscardPartial": 7, "ProducerCounters": 8,
+    "Read": 9, "ReadSamples": 10, "ReadCyclic": 11, "Available": 12,
+    "IsEndOfStream": 13, "ConsumerCounters": 14, "Corrupt": 15,
+    "CorruptByte": 16, "CorruptData": 17, "Reattach": 18, "Reinit": 19,
+}
+SHM_FIELD = {
+    "WritePosition": 0, "ReadPosition": 1, "ProducerGeneration": 2,
+    "ConsumerGeneration": 3, "ProducerFlags": 4, "ConsumerFlags": 5,
+    "Identity": 6, "Any": 7,
+}
+SHM_VALUE = {"Raw": (0, Enc.u32), "Delta": (1, Enc.i16), "Blocks": (2, Enc.u16),
+             "FlipBit": (3, Enc.u8)}
+
+
+def shm_op(e, o):
+    name, *args = o
+    e.variant(SHM_OP[name], len(SHM_OP))
+    if name in ("Write", "WriteStream", "BytesToReach", "Read"):
+        e.u16(args[0])
+    elif name in ("WriteSamples", "ReadSamples"):
+        e.bool(args[0]).u8(args[1])
+    elif name == "ReadCyclic":
+        e.u16(args[0]).u16(args[1]).u16(args[2])
+    elif name == "Corrupt":
+        (field, *at), (value, v) = args
+        e.variant(SHM_FIELD[field], len(SHM_FIELD))
+        if field == "Identity":
+            e.u8(at[0])
+        elif field == "Any":
+            e.u16(at[0])
+        index, put = SHM_VALUE[value]
+        e.variant(index, len(SHM_VALUE))
+        put(e, v)
+    elif name == "CorruptByte":
+        e.u16(args[0]).u8(args[1])
+    elif name == "CorruptData":
+        e.u16(args[0]).u8(args[1]).u8(args[2])
+    elif name == "Reattach":
+        e.bool(args[0])
+
+
+def shm_input(block, nblocks, overrun, partial, silence, start_threshold,
+              restart, low_watermark, start, ops):
+    """`silence` is the pattern's index: 0 zero, 1 U8, 2 U16_LE, 3 U24_LE,
+    4 U32_LE (zero if the block does not take it); `start` with bit 7 clear
+    is (mod 4) blocks before the wrap, else (low bits) blocks."""
+    e = Enc()
+    e.u8(block - 1).u8(nblocks - 1).u8(overrun).bool(partial).u8(silence)
+    e.u16(start_threshold)
+    if restart is None:
+        e.none()
+    else:
+        e.some().u16(restart)
+    e.u16(low_watermark).u8(start)
+    e.vec(ops, shm_op)
+    return bytes(e.out)
+
+
+SHM_SEEDS = {
+    # Honest sides: 6-byte frames, 5 frames, Reject, U24 silence, starting
+    # one frame before the wrap; stream writes that hold partial frames,
+    # typed and cyclic reads, every observer, the end of the stream.
+    "seed-honest-stream": shm_input(
+        6, 5, 0, False, 3, 12, 6, 12, 1,
+        [("WriteStream", nbytes(7)), ("Read", blocks(2)), ("Fill",), ("Free",),
+         ("BytesToReach", 20), ("WriteStream", nbytes(22)),
+         ("WriteSamples", False, 12), ("Available",),
+         ("ReadCyclic", blocks(4), blocks(3), blocks(3)), ("ProducerCounters",),
+         ("Write", blocks(6)), ("Read", blocks(5)), ("Finish",),
+         ("IsEndOfStream",), ("Read", blocks(3)), ("ConsumerCounters",)]),
+    # The write position broken every way: too far ahead, out of range, off
+    # the block grid, then plausible again; the consumer re-attaches.
+    "seed-broken-write-position": shm_input(
+        4, 4, 1, False, 1, 0, None, 0, 0,
+        [("Write", blocks(3)), ("Corrupt", ("WritePosition",), ("Blocks", 9)),
+         ("Read", blocks(4)), ("Available",),
+         ("Corrupt", ("WritePosition",), ("Raw", 0xFFFFFFFF)),
+         ("ReadCyclic", blocks(4), blocks(1), blocks(4)),
+         ("Corrupt", ("WritePosition",), ("Delta", 1)), ("Read", blocks(2)),
+         ("Corrupt", ("WritePosition",), ("Blocks", 4)), ("Read", blocks(4)),
+         ("IsEndOfStream",), ("Reattach", False), ("Read", blocks(1)),
+         ("Write", blocks(2)), ("Read", blocks(8))]),
+    # The read position broken: the overwrite claim bit, out of range, too
+    # far behind; writes refused, observers read a full ring; the producer
+    # re-attaches, then a fresh init recovers.
+    "seed-broken-read-position": shm_input(
+        2, 8, 0, True, 2, 0, None, 4, 0x83,
+        [("Write", blocks(4)), ("Corrupt", ("ReadPosition",), ("FlipBit", 31)),
+         ("Write", blocks(1)), ("Fill",), ("Free",), ("BytesToReach", 0xFFFF),
+         ("Corrupt", ("ReadPosition",), ("Blocks", 100)),
+         ("WriteStream", nbytes(5)),
+         ("Corrupt", ("ReadPosition",), ("Delta", -2)), ("Write", blocks(1)),
+         ("Reattach", True), ("Write", blocks(1)), ("Reinit",),
+         ("Write", blocks(3)), ("Read", blocks(3))]),
+    # Truncate (the input asks for OverwriteOldest, which a hardened attach
+    # refuses): overflowing stream writes on 3-byte frames, partial reads,
+    # odd lengths and u16 samples refused.
+    "seed-truncate-odd-frames": shm_input(
+        3, 3, 2, True, 0, 0, None, 0, 2,
+        [("WriteStream", nbytes(40)), ("Read", blocks(1)),
+         ("WriteStream", nbytes(2)), ("Write", blocks(1)),
+         ("WriteSamples", True, 3), ("ReadSamples", True, 3),
+         ("ReadSamples", False, 6), ("Read", nbytes(4)),
+         ("ReadCyclic", blocks(2), blocks(2), blocks(1)),
+         ("DiscardPartial",), ("Write", blocks(5)), ("Read", blocks(4))]),
+    # Scribbles that must change nothing (reserved bytes, the identity after
+    # attach, the discard count), then counter generations and flags, then
+    # the data; a consumer attaching to a broken identity is refused.
+    "seed-scribble-header": shm_input(
+        8, 4, 0, False, 4, 8, None, 16, 0x80,
+        [("Write", blocks(2)), ("CorruptByte", 300, 0xAB),
+         ("Corrupt", ("Any", 250), ("Raw", 0x12345678)),
+         ("Corrupt", ("Identity", 3), ("Raw", 0)),
+         ("Corrupt", ("Any", 138), ("Delta", 7)), ("Read", blocks(1)),
+         ("Corrupt", ("ProducerGeneration",), ("FlipBit", 1)),
+         ("ConsumerCounters",), ("Write", blocks(1)),
+         ("Corrupt", ("ConsumerGeneration",), ("Raw", 0xFFFFFFFE)),
+         ("ProducerCounters",), ("Corrupt", ("ProducerFlags",), ("Raw", 3)),
+         ("IsEndOfStream",), ("ConsumerCounters",),
+         ("Corrupt", ("ConsumerFlags",), ("Raw", 2)), ("ProducerCounters",),
+         ("CorruptData", 5, 9, 0x41), ("Read", blocks(4)),
+         ("Reattach", False), ("Read", blocks(1)), ("Reinit",),
+         ("Write", blocks(4)), ("Read", blocks(4))]),
+}
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     for target, seeds in (("ops", OPS_SEEDS), ("fragmentation", FRAG_SEEDS),
-                          ("config", CONFIG_SEEDS)):
+                          ("config", CONFIG_SEEDS), ("shm", SHM_SEEDS)):
         d = os.path.join(here, "corpus", target)
         os.makedirs(d, exist_ok=True)
         for name, data in seeds.items():
