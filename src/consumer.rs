@@ -664,6 +664,7 @@ impl<'a> Consumer<'a> {
             // write.
             let finished = self.finished();
             let available = if CONSUMER_CACHE_REFRESH {
+                self.fault.set(false);
                 let raw = self.shared.header().write.load(OBSERVE_WRITE);
                 match self.available_from(self.read, raw) {
                     Some(available) => available,
@@ -683,6 +684,19 @@ impl<'a> Consumer<'a> {
                     end_of_stream: finished && after == 0,
                     ..ReadOutcome::default()
                 });
+            }
+            if self.shared.untrusted() {
+                // Not enough: a hardened handle finishes the read with the
+                // position it loaded (once per operation) rather than
+                // loading it again.
+                let view = View {
+                    read: self.read,
+                    available,
+                    finished,
+                    claimed: false,
+                };
+                let fill = self.underrun == Underrun::SilenceFill;
+                return Ok(self.read_view(view, dst, &mut [], fill));
             }
         }
         self.read_slow(dst)

@@ -444,6 +444,13 @@ pub enum AttachError {
         /// The position found.
         found: u32,
     },
+    /// An earlier handle of this side finished the stream or detached (its
+    /// flags in the header are set): the region's stream is over. Initialise
+    /// the region again, with both sides detached, for a new one.
+    SideDetached {
+        /// The side's flags word.
+        flags: u32,
+    },
 }
 
 impl From<ConfigError> for AttachError {
@@ -485,6 +492,10 @@ impl fmt::Display for AttachError {
             Self::Position { found } => write!(
                 f,
                 "the side's own position {found} in the header is out of range"
+            ),
+            Self::SideDetached { flags } => write!(
+                f,
+                "an earlier handle of this side ended the region's stream (flags {flags:#x}); initialise it again"
             ),
         }
     }

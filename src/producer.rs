@@ -97,6 +97,9 @@ pub struct Producer<'a> {
     tally: Tally<PRODUCER_FIELDS>,
     /// Read positions from the peer that broke the protocol.
     protocol_errors: Cell<u64>,
+    /// Whether the operation under way loaded the read position (hardened
+    /// handles only; see `loaded_already`).
+    loaded: Cell<bool>,
     /// Whether the read position is checked before use: on a ring in
     /// shared memory, where a peer (or anything else with the mapping) can
     /// write it. In one process only this crate's consumer writes it.
@@ -133,6 +136,7 @@ impl<'a> Producer<'a> {
             room: Cell::new(geometry.capacity),
             tally: Tally::new(),
             protocol_errors: Cell::new(0),
+            loaded: Cell::new(false),
             check_peer: false,
         }
     }
@@ -238,9 +242,28 @@ impl<'a> Producer<'a> {
     /// position broke the protocol.
     #[inline]
     fn try_refresh_room(&self) -> Option<usize> {
+        if self.loaded_already() {
+            return Some(self.room.get());
+        }
         let room = self.room_from(self.shared.header().read.load(OBSERVE_READ))?;
         self.room.set(room);
         Some(room)
+    }
+
+    /// Whether this operation of a hardened handle loaded the read position
+    /// already (and marks that it has now): a hardened handle loads the
+    /// peer's position at most once per operation and works with that one
+    /// value, so a peer that changes it meanwhile cannot make one operation
+    /// act on two. Operations that may load start with `begin_op`.
+    #[inline]
+    fn loaded_already(&self) -> bool {
+        self.shared.untrusted() && self.loaded.replace(true)
+    }
+
+    /// Starts an operation that may load the read position.
+    #[inline(always)]
+    fn begin_op(&self) {
+        self.loaded.set(false);
     }
 
     /// [`try_refresh_room`](Self::try_refresh_room), with a broken position
@@ -302,6 +325,7 @@ impl<'a> Producer<'a> {
     /// ```
     #[must_use]
     pub fn fill(&self) -> usize {
+        self.begin_op();
         self.geometry.capacity - self.refresh_room()
     }
 
@@ -318,6 +342,7 @@ impl<'a> Producer<'a> {
     /// ```
     #[must_use]
     pub fn free(&self) -> usize {
+        self.begin_op();
         self.refresh_room().saturating_sub(self.reserved())
     }
 
@@ -525,6 +550,7 @@ impl<'a> Producer<'a> {
     /// the call is an error).
     #[inline(never)]
     fn write_slow(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
+        self.begin_op();
         self.check_block_boundary()?;
         let len = src.len();
         if self.geometry.rem_blocks(len) != 0 {
@@ -589,6 +615,7 @@ impl<'a> Producer<'a> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write_stream(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
+        self.begin_op();
         self.write_inner(src)
     }
 
@@ -651,6 +678,7 @@ impl<'a> Producer<'a> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn grant(&mut self, len: usize) -> Result<WriteGrant<'_, 'a>, WriteError> {
+        self.begin_op();
         self.check_block_boundary()?;
         let (capacity, block) = (self.geometry.capacity, self.geometry.block_align);
         if self.geometry.rem_blocks(len) != 0 {
@@ -715,7 +743,7 @@ impl<'a> Producer<'a> {
     /// with what it published (lock-free: each retry follows consumer progress).
     fn make_room(&mut self, want: usize) -> Option<(usize, usize)> {
         let cached = self.room.get();
-        if want <= cached || !PRODUCER_CACHE_REFRESH {
+        if want <= cached || !PRODUCER_CACHE_REFRESH || self.loaded_already() {
             return Some((cached, 0));
         }
         let header = self.shared.header();

@@ -171,10 +171,22 @@ unsafe fn attach<'a>(
     if !untrusted && (h.ring_flags.load(Ordering::Relaxed) & OVERWRITE != 0) != overwrite {
         return Err(AttachError::OverrunMismatch);
     }
-    // The side's own position: from the header once, then private.
+    // An earlier handle of this side finished or detached: that stream is
+    // over, and a new handle would resurrect it for the peer.
+    let flags = match side {
+        Side::Producer => h.producer_flags.load(Ordering::Acquire),
+        Side::Consumer => h.consumer_flags.load(Ordering::Acquire),
+    };
+    if flags != 0 {
+        return Err(AttachError::SideDetached { flags });
+    }
+    // The side's own position: from the header once, then private. Only an
+    // `OverwriteOldest` consumer sets the claim bit (and a leaked claim is
+    // released by its next read).
     let raw = match side {
         Side::Producer => h.write.load(Ordering::Acquire),
-        Side::Consumer => h.read.load(Ordering::Acquire) & !crate::header::BUSY,
+        Side::Consumer if overwrite => h.read.load(Ordering::Acquire) & !crate::header::BUSY,
+        Side::Consumer => h.read.load(Ordering::Acquire),
     };
     let own = raw as usize;
     if own >= geometry.span || geometry.rem_blocks(own) != 0 {

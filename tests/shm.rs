@@ -443,3 +443,46 @@ fn a_producer_attaching_to_a_ring_with_data_sees_its_fill() {
     );
     assert_eq!(tx.write(&[1; 22]).unwrap().written, 22);
 }
+
+#[test]
+fn a_hardened_producer_loads_the_read_position_once_per_operation() {
+    let config = Config::raw(4, 16).overrun(Overrun::Truncate);
+    let mut region = Region::new(&config);
+    let (mut tx, _rx) = region.hardened(&config);
+    let out = tx.write_stream(&[1; 6]).unwrap();
+    assert_eq!((out.written, out.held), (4, 2));
+    region.poke(READ, 1000);
+    assert_eq!(tx.fill(), 16);
+    assert_eq!(tx.counters().protocol_errors, 1);
+    // Completing the held block and then the rest would load twice.
+    let out = tx.write_stream(&[2; 10]).unwrap();
+    // The 2 bytes held before complete a block and count in `written`.
+    assert_eq!(out.written + out.dropped + out.held, 2 + 10);
+    assert_eq!(tx.counters().protocol_errors, 2);
+    // A strict write that does not fit the cached room, then the policy.
+    let out = tx.write(&[3; 8]);
+    assert!(out.is_err() || out.unwrap().written == 0);
+    assert_eq!(tx.counters().protocol_errors, 3);
+}
+
+#[test]
+fn attach_refuses_a_set_claim_bit_and_a_side_that_already_ended() {
+    let config = Config::raw(4, 64);
+    let mut region = Region::new(&config);
+    region.init(&config);
+    let (base, len) = (region.base(), region.len);
+    region.poke(READ, 1 << 31);
+    // SAFETY: the region outlives every handle here.
+    let err = unsafe { shm::attach_consumer(&config, base, len) }.unwrap_err();
+    assert_eq!(err, AttachError::Position { found: 1 << 31 });
+    region.poke(READ, 0);
+    // SAFETY: as above.
+    let tx = unsafe { shm::attach_producer(&config, base, len) }.unwrap();
+    drop(tx); // finished and gone
+              // SAFETY: as above.
+    let err = unsafe { shm::attach_producer(&config, base, len) }.unwrap_err();
+    assert_eq!(err, AttachError::SideDetached { flags: 3 });
+    region.init(&config);
+    // SAFETY: as above.
+    assert!(unsafe { shm::attach_producer(&config, base, len) }.is_ok());
+}

@@ -445,12 +445,17 @@ impl<'r> World<'r> {
         if found != expected {
             return Err(AttachError::Geometry { found, expected });
         }
-        // The consumer ignores the overwrite claim bit of its own position.
-        let raw = if producer {
-            r.u32_at(WRITE_AT)
+        // A side whose earlier handle finished or detached is refused.
+        let flags = r.u32_at(if producer {
+            PRODUCER_FLAGS_AT
         } else {
-            r.u32_at(READ_AT) & !(1 << 31)
-        };
+            CONSUMER_FLAGS_AT
+        });
+        if flags != 0 {
+            return Err(AttachError::SideDetached { flags });
+        }
+        // No claim bit on a hardened ring: bit 31 is out of range.
+        let raw = r.u32_at(if producer { WRITE_AT } else { READ_AT });
         let pos = raw as usize;
         if pos >= self.shape.span || pos % self.shape.block != 0 {
             return Err(AttachError::Position { found: raw });
@@ -785,13 +790,9 @@ impl<'r> World<'r> {
                 "{ctx}: a write after finish"
             );
         }
-        // The documentation says a hardened side loads the peer's position
-        // once per operation, but a write can load it twice: a `Truncate`
-        // write that does not fit the cached room loads it in `write_slow`
-        // and again in `make_room`, and a stream write that completes a held
-        // block with no room cached loads it in `publish` and again in
-        // `make_room` (two errors counted if it is broken).
-        let mut errors = Errors::AtMost(2);
+        // A hardened side loads the peer's position at most once per
+        // operation, so a write counts at most one protocol error.
+        let mut errors = Errors::AtMost(1);
         match real {
             Ok(out) => self.wrote(ctx, &before, &after, src, strict, out),
             Err(e) => {
