@@ -1275,3 +1275,132 @@ fn child_hostile_consumer() {
          then frames {first}..={last} intact ({garbage} stale frames skipped)"
     );
 }
+
+// ---------------------------------------------------------------------------
+// A producer written in C from the layout document alone.
+
+/// The C block of docs/shared-memory.md.
+fn documented_c_producer() -> String {
+    let doc = include_str!("../docs/shared-memory.md");
+    let start = doc
+        .find("```c\n")
+        .expect("a C block in the layout document")
+        + 5;
+    let len = doc[start..].find("```").expect("the C block's end");
+    doc[start..start + len].to_owned()
+}
+
+/// A `main` around the documented producer: map the file, check the
+/// identity words, stream `frames` 8-byte frames `(seq, !seq)`, finish.
+const C_MAIN: &str = r#"
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) return 2;
+    int fd = open(argv[1], O_RDWR);
+    size_t len = strtoul(argv[2], 0, 10);
+    uint32_t frames = strtoul(argv[3], 0, 10);
+    if (fd < 0) return 3;
+    uint8_t *base = mmap(0, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) return 4;
+    struct pcm_ring_header *h = (struct pcm_ring_header *)base;
+    if (h->magic != 0x524D4350 || h->version != 2 || h->header_size != 640 ||
+        h->block_align != 8 || len < 640 + (size_t)h->capacity)
+        return 5;
+    struct pcm_producer p = {h, base + 640, h->capacity, h->block_align,
+                             atomic_load_explicit(&h->write, memory_order_acquire)};
+    for (uint32_t seq = 0; seq < frames;) {
+        uint32_t frame[2] = {seq, ~seq};
+        int rc = pcm_producer_write(&p, (const uint8_t *)frame, 8);
+        if (rc < 0) return 6;
+        if (rc == 0) seq++;
+        else sched_yield();
+    }
+    atomic_store_explicit(&h->producer_flags, 1, memory_order_release);
+    return 0;
+}
+"#;
+
+#[test]
+fn c_producer_from_the_layout_document() {
+    // Plain `cargo test` needs only Rust: without a C compiler this test
+    // says so and stops (CI installs gcc).
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    if Command::new(&cc).arg("--version").output().is_err() {
+        eprintln!("c_producer_from_the_layout_document: no C compiler ({cc}); not run");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("pcm-ring-c-peer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    let source = dir.join("peer.c");
+    let exe = dir.join("peer");
+    std::fs::write(&source, documented_c_producer() + C_MAIN).expect("write the C source");
+    let built = Command::new(&cc)
+        .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&exe)
+        .arg(&source)
+        .output()
+        .expect("run the C compiler");
+    assert!(
+        built.status.success(),
+        "the documented C does not compile:\n{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+
+    // 37 frames of 8 bytes: not a power of two, so the copies wrap mid-ring.
+    let config = Config::raw(8, 8 * 37);
+    let map = Mapping::create("c-peer", &config);
+    // SAFETY: the mapping is valid for `region` bytes and outlives the handle.
+    let mut rx = unsafe { shm::attach_consumer(&config, map.base, map.region) }.expect("attach");
+    let frames: u32 = if cfg!(debug_assertions) {
+        200_000
+    } else {
+        1_000_000
+    };
+    // Killed when dropped, should an assertion below fail first.
+    let peer = Peer {
+        child: Some(
+            Command::new(&exe)
+                .arg(&map.path)
+                .arg(map.len.to_string())
+                .arg(frames.to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start the C producer"),
+        ),
+    };
+    let deadline = Instant::now() + DEADLINE;
+    let mut next = 0u32;
+    let mut buf = [0u8; 8 * 16];
+    let mut ended = false;
+    while !ended && Instant::now() < deadline {
+        let got = rx.read(&mut buf).expect("whole blocks");
+        assert!(
+            !got.protocol_error,
+            "an honest C producer broke the protocol"
+        );
+        for frame in buf[..got.data].chunks_exact(8) {
+            let seq = u32::from_ne_bytes(frame[..4].try_into().unwrap());
+            let check = u32::from_ne_bytes(frame[4..].try_into().unwrap());
+            assert_eq!((seq, check), (next, !next), "frame {next}");
+            next += 1;
+        }
+        ended = got.end_of_stream;
+        if got.data == 0 {
+            std::thread::yield_now();
+        }
+    }
+    let (ok, output) = peer.finish(deadline);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ok, "the C producer failed: {output}");
+    assert!(ended, "no end of stream before the deadline");
+    assert_eq!(next, frames);
+    let c = rx.counters();
+    assert_eq!((c.read, c.protocol_errors), (8 * u64::from(frames), 0));
+    println!("c_producer_from_the_layout_document: {frames} frames from C, in order");
+}
