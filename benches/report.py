@@ -15,7 +15,8 @@ performance targets (see docs/performance.md).
 
 Results older than the newest one by more than --window minutes (default 20)
 are left out, so that a table never mixes runs; run the whole bench before
-reporting, or widen the window on purpose.
+reporting, or widen the window on purpose. Only the groups of
+benches/ring.rs are read (benches/shm_report.py reports group `shm`).
 
 Usage: python3 benches/report.py [--dir CRITERION_DIR] [--window MINUTES]
 
@@ -144,7 +145,9 @@ def main():
     )
     args = ap.parse_args()
 
-    rows = load(args.dir)
+    # Only the groups of benches/ring.rs: another bench's results (group
+    # `shm`, see benches/shm_report.py) must not move the window.
+    rows = [r for r in load(args.dir) if r["group"] in GROUP_ORDER]
     if not rows:
         sys.exit(f"no criterion results under {args.dir}; run `cargo bench --bench ring`")
     newest = max(r["mtime"] for r in rows)
