@@ -13,6 +13,10 @@ use crate::sync::{
 use crate::{Config, Overrun, ReArm, ReadError, Sample, SampleFormat, Silence, Underrun};
 use core::cell::Cell;
 
+/// Attempts a consumer in shared memory makes under `OverwriteOldest` to
+/// load a settled pair of positions before it counts a protocol error.
+const OVERWRITE_PAIR_TRIES: u32 = 64;
+
 /// What a read delivered and what it noticed.
 ///
 /// # Examples
@@ -281,12 +285,24 @@ impl<'a> Consumer<'a> {
             self.cached.set(available);
             return (self.read, self.geometry.advance(self.read, available));
         }
+        let mut tries = 0u32;
         loop {
             let discards = header.discards.load(OBSERVE_DISCARDS);
             let read = (header.read.load(OBSERVE_READ) & !BUSY) as usize;
             let write = header.write.load(OBSERVE_WRITE) as usize;
             let again = (header.read.load(OBSERVE_READ) & !BUSY) as usize;
             let discards_again = header.discards.load(OBSERVE_DISCARDS);
+            if self.check_peer {
+                // In shared memory every loaded position is checked before
+                // use, and a peer that never lets the pair settle is a
+                // protocol error, not a reason to spin forever.
+                tries += 1;
+                let settled = read == again && discards == discards_again;
+                if let Some(pair) = self.checked_pair(read, write, again, settled, tries) {
+                    return pair;
+                }
+                continue;
+            }
             // Lock-free: it retries only when the producer discarded blocks
             // between the loads. Only a discard moves the read position
             // while the consumer is here. One that completed between the two
@@ -300,6 +316,37 @@ impl<'a> Consumer<'a> {
             {
                 return (read, write);
             }
+        }
+    }
+
+    /// For [`positions`](Self::positions) in shared memory under
+    /// `OverwriteOldest`: the pair to use, or `None` to load again (the
+    /// producer discarded between the loads). Positions that break the
+    /// protocol, or a pair that does not settle within a bound, read as an
+    /// empty ring (counted).
+    #[cold]
+    fn checked_pair(
+        &self,
+        read: usize,
+        write: usize,
+        again: usize,
+        settled: bool,
+        tries: u32,
+    ) -> Option<(usize, usize)> {
+        let g = &self.geometry;
+        let in_range = |p: usize| p < g.span && self.whole_blocks(p);
+        if !in_range(read) || !in_range(again) || (!settled && tries > OVERWRITE_PAIR_TRIES) {
+            self.protocol_error();
+            return Some((self.read, self.read));
+        }
+        if !settled {
+            return None;
+        }
+        // `write` came from a `u32`, so the conversion is exact.
+        match self.available_from(read, write as u32) {
+            Some(_) => Some((read, write)),
+            // Counted by `available_from`.
+            None => Some((read, read)),
         }
     }
 
@@ -449,9 +496,12 @@ impl<'a> Consumer<'a> {
             {
                 // Again after the claim, for the newest data: while the claim
                 // holds, the producer only adds.
-                let write = header.write.load(OBSERVE_WRITE) as usize;
+                let write = header.write.load(OBSERVE_WRITE);
+                // A broken position reads as an empty ring (the claim is
+                // released by `end` all the same).
+                let available = self.available_from(read, write).unwrap_or(0);
                 return View {
-                    available: self.geometry.distance(read, write),
+                    available,
                     claimed: true,
                     ..view
                 };
@@ -593,6 +643,15 @@ impl<'a> Consumer<'a> {
         out.low_watermark = self.low_watermark_edge(view.available, after);
         out.end_of_stream = view.finished && after == 0;
         out.protocol_error = self.fault.replace(false);
+        if out.protocol_error && !self.overwrite {
+            // Publish the right read position again: if the broken value is
+            // this side's own field (overwritten), the producer would
+            // otherwise see a full ring until the next read that takes data.
+            self.shared
+                .header()
+                .read
+                .store(self.read as u32, PUBLISH_READ);
+        }
         out
     }
 

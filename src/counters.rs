@@ -93,11 +93,7 @@ pub struct Counters {
     /// refused because they did not fit. Nothing was lost: the caller kept
     /// its bytes. A producer that polls a full ring counts every poll here.
     pub refused: u64,
-    /// The highest fill level, in bytes, seen right after a write. On a
-    /// hardened shared-memory producer ([`crate::shm`]) it comes from the
-    /// read position that write's operation loaded (the producer loads the
-    /// peer's position at most once per operation), so it can be higher
-    /// than the true peak, never lower.
+    /// The highest fill level, in bytes, seen right after a write.
     pub peak_fill: u64,
     /// Violations of the protocol by the peer that the handle asking
     /// detected: a peer position out of range, more than the capacity away
@@ -190,6 +186,17 @@ pub(crate) struct Snapshot<const N: usize> {
 }
 
 impl<const N: usize> Snapshot<N> {
+    /// Stores zero in every word, atomically (a header being initialised
+    /// in memory a peer may already have mapped).
+    #[cfg(not(loom))]
+    pub(crate) fn reset(&self) {
+        self.gen.store(0, Ordering::Relaxed);
+        self._reserved.store(0, Ordering::Relaxed);
+        for word in self.slots.iter().flatten().flatten() {
+            word.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// All counters zero.
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {

@@ -430,10 +430,16 @@ pub enum AttachError {
         /// The ones the configuration expects.
         expected: (u32, u32, u32),
     },
-    /// A hardened attach with [`Overrun::OverwriteOldest`](crate::Overrun::OverwriteOldest):
-    /// overwriting makes the producer move the consumer's read position, and a
-    /// hardened side never writes its peer's position.
+    /// A hardened attach with [`Overrun::OverwriteOldest`](crate::Overrun::OverwriteOldest),
+    /// or to a region initialised for it: overwriting makes the producer move
+    /// the consumer's read position, and a hardened side never writes its
+    /// peer's position (nor lets its peer write its own).
     OverwriteAcrossTrustBoundary,
+    /// The header's ring flags have bits this crate does not know.
+    RingFlags {
+        /// The ring flags word.
+        found: u32,
+    },
     /// A trusted attach whose overrun policy disagrees with the one the
     /// region was initialised with about `OverwriteOldest` (both sides must
     /// use it, or neither).
@@ -486,6 +492,9 @@ impl fmt::Display for AttachError {
             Self::OverwriteAcrossTrustBoundary => f.write_str(
                 "OverwriteOldest moves the peer's read position, which a hardened side never writes",
             ),
+            Self::RingFlags { found } => {
+                write!(f, "the header's ring flags {found:#x} have unknown bits")
+            }
             Self::OverrunMismatch => f.write_str(
                 "the two sides disagree about OverwriteOldest",
             ),

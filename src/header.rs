@@ -27,6 +27,8 @@
 
 use crate::counters::{Snapshot, CONSUMER_FIELDS, PRODUCER_FIELDS};
 use crate::sync::AtomicU32;
+#[cfg(not(loom))]
+use crate::sync::Ordering;
 
 /// Bytes per line of the header.
 const LINE: usize = 128;
@@ -113,6 +115,18 @@ impl<const N: usize> Pad<N> {
     const fn new() -> Self {
         Pad(core::cell::UnsafeCell::new([0; N]))
     }
+
+    /// Zeroes the bytes with atomic stores.
+    #[cfg(not(loom))]
+    fn clear(&self) {
+        let bytes = self.0.get().cast::<u8>();
+        for i in 0..N {
+            // SAFETY: `i < N`, inside the padding, which is valid for
+            // writes through the `UnsafeCell`; a byte needs no alignment.
+            unsafe { core::sync::atomic::AtomicU8::from_ptr(bytes.add(i)) }
+                .store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 macro_rules! header_init {
@@ -176,6 +190,40 @@ impl Header {
             flags,
             start
         )
+    }
+}
+
+#[cfg(not(loom))]
+impl Header {
+    /// Writes a fresh header for `geometry`, ring `flags` and both
+    /// positions at `start` over whatever `self` holds, one atomic store
+    /// per word: the magic is cleared first and stored last (release), so a
+    /// peer that already mapped the region and sees the magic (acquire)
+    /// sees the whole header.
+    pub(crate) fn initialise(&self, geometry: &Geometry, flags: u32, start: u32) {
+        self.magic.store(0, Ordering::Relaxed);
+        self.version.store(VERSION, Ordering::Relaxed);
+        self.header_size
+            .store(HEADER_SIZE as u32, Ordering::Relaxed);
+        self.capacity
+            .store(geometry.capacity as u32, Ordering::Relaxed);
+        self.block_align
+            .store(geometry.block_align as u32, Ordering::Relaxed);
+        self.ring_flags.store(flags, Ordering::Relaxed);
+        self._identity.clear();
+        self.write.store(start, Ordering::Relaxed);
+        self.producer_flags.store(0, Ordering::Relaxed);
+        self.discards.store(0, Ordering::Relaxed);
+        self._producer_reserved.store(0, Ordering::Relaxed);
+        self.producer_counters.reset();
+        self._producer.clear();
+        self._gap0.clear();
+        self.read.store(start, Ordering::Relaxed);
+        self.consumer_flags.store(0, Ordering::Relaxed);
+        self.consumer_counters.reset();
+        self._consumer.clear();
+        self._gap1.clear();
+        self.magic.store(MAGIC, Ordering::Release);
     }
 }
 

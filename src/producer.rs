@@ -536,7 +536,7 @@ impl<'a> Producer<'a> {
         let len = src.len();
         if !self.blocked && self.whole_blocks(len) && len <= self.room.get() {
             self.copy_at(self.write, src);
-            self.publish(len);
+            self.publish(len, true);
             self.publish_counters();
             return Ok(WriteOutcome {
                 written: len,
@@ -564,7 +564,7 @@ impl<'a> Producer<'a> {
         };
         if len <= room {
             self.copy_at(self.write, src);
-            self.publish(len);
+            self.publish(len, false);
             self.publish_counters();
             return Ok(WriteOutcome {
                 written: len,
@@ -804,17 +804,21 @@ impl<'a> Producer<'a> {
     /// the store, so the peak never under-reports a fill the ring had).
     /// Once the peak is the capacity, it costs nothing.
     #[inline(always)]
-    fn publish(&mut self, n: usize) {
+    fn publish(&mut self, n: usize, first_load: bool) {
         let capacity = self.geometry.capacity;
         let mut room = self.room.get();
-        // A hardened handle loads the peer's position at most once per
-        // operation, so its peak comes from the position already loaded.
         if n > room
-            || (PEAK_EXACT
-                && !self.shared.untrusted()
-                && capacity - room + n > self.tally.get(field::PEAK_FILL) as usize)
+            || (PEAK_EXACT && capacity - room + n > self.tally.get(field::PEAK_FILL) as usize)
         {
-            room = self.refresh_room();
+            if first_load {
+                // Nothing loaded the read position in this operation yet
+                // (the whole-block fast path), so a hardened handle may.
+                self.begin_op();
+            }
+            // A hardened handle that loaded it already in this operation
+            // gets that value again; a broken one keeps the cached room,
+            // which this write was checked against.
+            room = self.try_refresh_room().unwrap_or(room);
         }
         let room = room.saturating_sub(n);
         self.room.set(room);
@@ -906,7 +910,7 @@ impl<'a> Producer<'a> {
             self.held += to_held.len();
             if self.held == block {
                 self.held = 0;
-                self.publish(block);
+                self.publish(block, false);
                 out.written += block;
             }
         }
@@ -947,7 +951,7 @@ impl<'a> Producer<'a> {
             }
         }
         if n > 0 {
-            self.publish(n);
+            self.publish(n, false);
         }
         self.count_overrun(dropped, overwritten);
         self.publish_counters();
@@ -1109,7 +1113,7 @@ impl WriteGrant<'_, '_> {
             });
         }
         if len > 0 {
-            self.producer.publish(len);
+            self.producer.publish(len, true);
             self.producer.publish_counters();
         }
         Ok(len)

@@ -94,8 +94,15 @@ pub unsafe fn init(config: &Config, base: NonNull<u8>, len: usize) -> Result<(),
     let geometry = check_region(config, base, len)?;
     let start = geometry.start_position(config.start_position) as u32;
     // SAFETY: the region is aligned for the header and long enough
-    // (`check_region`), valid for writes, and nobody is attached (the
-    // caller).
+    // (`check_region`) and valid for reads and writes (the caller); every
+    // bit pattern is a valid `Header` (atomics and byte padding), and every
+    // byte of it is interior mutable, so a shared reference to whatever the
+    // region holds is valid, and stays valid if the peer writes meanwhile.
+    #[cfg(not(loom))]
+    unsafe { base.cast::<Header>().as_ref() }.initialise(&geometry, ring_flags(config), start);
+    // SAFETY: as above; under loom the atomics must be constructed (the
+    // models initialise before any thread runs).
+    #[cfg(loom)]
     unsafe {
         base.cast::<Header>()
             .as_ptr()
@@ -168,7 +175,16 @@ unsafe fn attach<'a>(
     if found != expected {
         return Err(AttachError::Geometry { found, expected });
     }
-    if !untrusted && (h.ring_flags.load(Ordering::Relaxed) & OVERWRITE != 0) != overwrite {
+    let ring_flags = h.ring_flags.load(Ordering::Relaxed);
+    if ring_flags & !OVERWRITE != 0 {
+        return Err(AttachError::RingFlags { found: ring_flags });
+    }
+    let made_for_overwrite = ring_flags & OVERWRITE != 0;
+    if untrusted && made_for_overwrite {
+        // Its trusted peer would move this side's position.
+        return Err(AttachError::OverwriteAcrossTrustBoundary);
+    }
+    if made_for_overwrite != overwrite {
         return Err(AttachError::OverrunMismatch);
     }
     // An earlier handle of this side finished or detached: that stream is
@@ -226,8 +242,10 @@ unsafe fn attach<'a>(
 /// # Safety
 ///
 /// `base..base + len` is valid for reads and writes for `'a` (the mapping
-/// outlives the handle) and is not attached by another producer. The peer
-/// may do anything to the memory; that is what the hardening is for.
+/// outlives the handle) and is not attached by another producer, and this
+/// process holds no Rust reference into it while the handle lives (only
+/// raw pointers: the handle writes the header, its `Drop` included). The
+/// peer may do anything to the memory; that is what the hardening is for.
 ///
 /// # Examples
 ///

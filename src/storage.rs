@@ -216,7 +216,6 @@ fn word_head(at: *mut u8, len: usize) -> usize {
 /// # Safety
 ///
 /// `dst..dst + src.len()` is valid for writes and does not overlap `src`.
-#[cold]
 #[inline(never)]
 unsafe fn store_words(dst: *mut u8, src: &[u8]) {
     use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
@@ -249,7 +248,6 @@ unsafe fn store_words(dst: *mut u8, src: &[u8]) {
 /// # Safety
 ///
 /// `src..src + dst.len()` is valid for reads and does not overlap `dst`.
-#[cold]
 #[inline(never)]
 unsafe fn load_words(src: *mut u8, dst: &mut [u8]) {
     use core::sync::atomic::{AtomicU8, Ordering::Relaxed};

@@ -286,11 +286,13 @@ fn a_hardened_side_never_reads_its_own_position_back() {
     region.poke(READ, 0);
     assert_eq!(rx.read(&mut out).unwrap().data, 2);
     assert_eq!(out, [3, 4]);
-    // And the producer's write position: its next write goes where it was.
+    // And the producer's write position: its next write goes where it was
+    // (offset 4), whatever the header says meanwhile.
     region.poke(WRITE, 30);
-    region.poke(WRITE, 4);
     let _ = tx.write(&[5, 6]).unwrap();
     assert_eq!(region.peek(WRITE), 6);
+    assert_eq!(rx.read(&mut out).unwrap().data, 2);
+    assert_eq!(out, [5, 6]);
 }
 
 #[test]
@@ -445,7 +447,7 @@ fn a_producer_attaching_to_a_ring_with_data_sees_its_fill() {
 }
 
 #[test]
-fn a_hardened_producer_loads_the_read_position_once_per_operation() {
+fn a_hardened_producer_counts_one_protocol_error_per_operation() {
     let config = Config::raw(4, 16).overrun(Overrun::Truncate);
     let mut region = Region::new(&config);
     let (mut tx, _rx) = region.hardened(&config);
@@ -485,4 +487,80 @@ fn attach_refuses_a_set_claim_bit_and_a_side_that_already_ended() {
     region.init(&config);
     // SAFETY: as above.
     assert!(unsafe { shm::attach_producer(&config, base, len) }.is_ok());
+}
+
+#[test]
+fn a_hardened_side_refuses_a_region_made_for_overwrite_oldest_or_unknown_flags() {
+    let overwrite = Config::raw(4, 16).overrun(Overrun::OverwriteOldest);
+    let reject = Config::raw(4, 16);
+    let mut region = Region::new(&overwrite);
+    region.init(&overwrite);
+    let (base, len) = (region.base(), region.len);
+    // SAFETY: the region outlives the attempts, which all fail.
+    unsafe {
+        assert_eq!(
+            shm::attach_consumer(&reject, base, len).unwrap_err(),
+            AttachError::OverwriteAcrossTrustBoundary
+        );
+        assert_eq!(
+            shm::attach_producer(&reject, base, len).unwrap_err(),
+            AttachError::OverwriteAcrossTrustBoundary
+        );
+    }
+    region.init(&reject);
+    region.poke(20, 0x10);
+    // SAFETY: as above.
+    let err = unsafe { shm::attach_consumer(&reject, base, len) }.unwrap_err();
+    assert_eq!(err, AttachError::RingFlags { found: 0x10 });
+}
+
+#[test]
+fn a_trusted_overwrite_consumer_checks_positions_too() {
+    let config = Config::raw(4, 16).overrun(Overrun::OverwriteOldest);
+    let mut region = Region::new(&config);
+    region.init(&config);
+    let (base, len) = (region.base(), region.len);
+    // SAFETY: the region outlives both handles.
+    let (mut tx, mut rx) = unsafe {
+        (
+            shm::attach_trusted_producer(&config, base, len).unwrap(),
+            shm::attach_trusted_consumer(&config, base, len).unwrap(),
+        )
+    };
+    let _ = tx.write(&[1; 8]).unwrap();
+    let mut out = [0u8; 8];
+    // Out of range, too far apart, off the block grid: an empty ring,
+    // counted, never an index, never a hang.
+    for (read, write) in [(1000, 1008), (0, 24), (0, 40), (2, 8), (0, 5)] {
+        region.poke(READ, read);
+        region.poke(WRITE, write);
+        let before = rx.counters().protocol_errors;
+        let got = rx.read(&mut out).unwrap();
+        assert!(got.protocol_error, "({read}, {write})");
+        assert_eq!(got.data, 0, "({read}, {write})");
+        assert_eq!(rx.available(), 0);
+        assert!(rx.counters().protocol_errors >= before + 2);
+        let grant = rx.read_grant(16);
+        assert!(grant.is_empty());
+        drop(grant);
+    }
+    region.poke(READ, 0);
+    region.poke(WRITE, 8);
+    assert_eq!(rx.read(&mut out).unwrap().data, 8);
+    assert_eq!(out, [1; 8]);
+}
+
+#[test]
+fn a_hardened_producer_reports_the_true_peak_fill() {
+    let config = Config::raw(4, 64);
+    let mut region = Region::new(&config);
+    let (mut tx, mut rx) = region.hardened(&config);
+    let mut out = [0u8; 4];
+    for _ in 0..1000 {
+        let _ = tx.write(&[1; 4]).unwrap();
+        assert_eq!(rx.read(&mut out).unwrap().data, 4);
+    }
+    assert_eq!(tx.counters().peak_fill, 4);
+    let _ = tx.write(&[1; 12]).unwrap();
+    assert_eq!(tx.counters().peak_fill, 12);
 }

@@ -1290,8 +1290,8 @@ fn documented_c_producer() -> String {
     doc[start..start + len].to_owned()
 }
 
-/// A `main` around the documented producer: map the file, check the
-/// identity words, stream `frames` 8-byte frames `(seq, !seq)`, finish.
+/// A `main` around the documented producer: map the file, attach, stream
+/// `frames` 8-byte frames `(seq, !seq)`, finish.
 const C_MAIN: &str = r#"
 #include <fcntl.h>
 #include <sched.h>
@@ -1307,12 +1307,8 @@ int main(int argc, char **argv)
     if (fd < 0) return 3;
     uint8_t *base = mmap(0, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) return 4;
-    struct pcm_ring_header *h = (struct pcm_ring_header *)base;
-    if (h->magic != 0x524D4350 || h->version != 2 || h->header_size != 640 ||
-        h->block_align != 8 || len < 640 + (size_t)h->capacity)
-        return 5;
-    struct pcm_producer p = {h, base + 640, h->capacity, h->block_align,
-                             atomic_load_explicit(&h->write, memory_order_acquire)};
+    struct pcm_producer p;
+    if (pcm_producer_attach(&p, base, len, 8 * 37, 8) != 0) return 5;
     for (uint32_t seq = 0; seq < frames;) {
         uint32_t frame[2] = {seq, ~seq};
         int rc = pcm_producer_write(&p, (const uint8_t *)frame, 8);
@@ -1320,7 +1316,7 @@ int main(int argc, char **argv)
         if (rc == 0) seq++;
         else sched_yield();
     }
-    atomic_store_explicit(&h->producer_flags, 1, memory_order_release);
+    pcm_producer_finish(&p);
     return 0;
 }
 "#;
