@@ -285,24 +285,15 @@ impl<'a> Consumer<'a> {
             self.cached.set(available);
             return (self.read, self.geometry.advance(self.read, available));
         }
-        let mut tries = 0u32;
+        if self.check_peer {
+            return self.checked_positions();
+        }
         loop {
             let discards = header.discards.load(OBSERVE_DISCARDS);
             let read = (header.read.load(OBSERVE_READ) & !BUSY) as usize;
             let write = header.write.load(OBSERVE_WRITE) as usize;
             let again = (header.read.load(OBSERVE_READ) & !BUSY) as usize;
             let discards_again = header.discards.load(OBSERVE_DISCARDS);
-            if self.check_peer {
-                // In shared memory every loaded position is checked before
-                // use, and a peer that never lets the pair settle is a
-                // protocol error, not a reason to spin forever.
-                tries += 1;
-                let settled = read == again && discards == discards_again;
-                if let Some(pair) = self.checked_pair(read, write, again, settled, tries) {
-                    return pair;
-                }
-                continue;
-            }
             // Lock-free: it retries only when the producer discarded blocks
             // between the loads. Only a discard moves the read position
             // while the consumer is here. One that completed between the two
@@ -319,12 +310,48 @@ impl<'a> Consumer<'a> {
         }
     }
 
-    /// For [`positions`](Self::positions) in shared memory under
-    /// `OverwriteOldest`: the pair to use, or `None` to load again (the
-    /// producer discarded between the loads). Positions that break the
-    /// protocol, or a pair that does not settle within a bound, read as an
-    /// empty ring (counted).
+    /// Ends a read that saw a protocol error: clears the flag and publishes
+    /// the right read position again (if the broken value was this side's
+    /// own field, overwritten, the producer would otherwise see a full ring
+    /// until the next read that takes data).
     #[cold]
+    fn after_protocol_error(&mut self) {
+        self.fault.set(false);
+        if !self.overwrite {
+            self.shared
+                .header()
+                .read
+                .store(self.read as u32, PUBLISH_READ);
+        }
+    }
+
+    /// [`positions`](Self::positions) in shared memory under
+    /// `OverwriteOldest`: the same loads, each position checked before use,
+    /// and a pair that never settles is a protocol error rather than a
+    /// reason to spin forever.
+    #[cold]
+    #[inline(never)]
+    fn checked_positions(&self) -> (usize, usize) {
+        let header = self.shared.header();
+        let mut tries = 0u32;
+        loop {
+            let discards = header.discards.load(OBSERVE_DISCARDS);
+            let read = (header.read.load(OBSERVE_READ) & !BUSY) as usize;
+            let write = header.write.load(OBSERVE_WRITE) as usize;
+            let again = (header.read.load(OBSERVE_READ) & !BUSY) as usize;
+            let discards_again = header.discards.load(OBSERVE_DISCARDS);
+            tries += 1;
+            let settled = read == again && discards == discards_again;
+            if let Some(pair) = self.checked_pair(read, write, again, settled, tries) {
+                return pair;
+            }
+        }
+    }
+
+    /// For [`checked_positions`](Self::checked_positions): the pair to use,
+    /// or `None` to load again (the producer discarded between the loads).
+    /// Positions that break the protocol, or a pair that does not settle
+    /// within a bound, read as an empty ring (counted).
     fn checked_pair(
         &self,
         read: usize,
@@ -497,9 +524,13 @@ impl<'a> Consumer<'a> {
                 // Again after the claim, for the newest data: while the claim
                 // holds, the producer only adds.
                 let write = header.write.load(OBSERVE_WRITE);
-                // A broken position reads as an empty ring (the claim is
-                // released by `end` all the same).
-                let available = self.available_from(read, write).unwrap_or(0);
+                let available = if self.check_peer {
+                    // A broken position reads as an empty ring (the claim
+                    // is released by `end` all the same).
+                    self.available_from(read, write).unwrap_or(0)
+                } else {
+                    self.geometry.distance(read, write as usize)
+                };
                 return View {
                     available,
                     claimed: true,
@@ -642,15 +673,9 @@ impl<'a> Consumer<'a> {
         out.priming = !self.streaming;
         out.low_watermark = self.low_watermark_edge(view.available, after);
         out.end_of_stream = view.finished && after == 0;
-        out.protocol_error = self.fault.replace(false);
-        if out.protocol_error && !self.overwrite {
-            // Publish the right read position again: if the broken value is
-            // this side's own field (overwritten), the producer would
-            // otherwise see a full ring until the next read that takes data.
-            self.shared
-                .header()
-                .read
-                .store(self.read as u32, PUBLISH_READ);
+        if self.fault.get() {
+            out.protocol_error = true;
+            self.after_protocol_error();
         }
         out
     }
