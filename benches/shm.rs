@@ -28,11 +28,9 @@
 //! prints the instruction counts (see [`count`]). See
 //! `docs/performance.md`, "Shared memory: the cost of hardening".
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
-use std::time::Duration;
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use pcm_ring::shm::{self, ShmConsumer, ShmProducer};
@@ -48,71 +46,14 @@ const PERIOD: usize = 1920;
 const RING: usize = 4 * PERIOD;
 /// Chunk sizes, as in `benches/ring.rs`'s `one_thread` group.
 const CHUNKS: [usize; 5] = [4, 64, 480, 1920, 7680];
-/// The page size that 4K aliasing works modulo.
-const PAGE: usize = 4096;
 
-/// Page-aligns every allocation of at least [`PageAligned::MIN`] bytes, as
-/// in `benches/ring.rs`: every ring's storage and every region starts on a
-/// page, so all variants see the same layout in every run.
-struct PageAligned;
-
-impl PageAligned {
-    const MIN: usize = 1024;
-
-    fn adjust(layout: Layout) -> Layout {
-        if layout.size() >= Self::MIN && layout.align() < PAGE {
-            // A valid layout's size stays valid when its alignment grows to
-            // a page (sizes here are far below `isize::MAX`).
-            Layout::from_size_align(layout.size(), PAGE).unwrap_or(layout)
-        } else {
-            layout
-        }
-    }
-}
-
-// SAFETY: every call is forwarded to the system allocator with the layout
-// that `adjust` derives from the caller's layout, the same for an allocation
-// and its deallocation; the returned block satisfies the caller's layout
-// (same size, equal or stricter alignment).
-unsafe impl GlobalAlloc for PageAligned {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with a non-zero-size layout of equal size.
-        unsafe { System.alloc(Self::adjust(layout)) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(Self::adjust(layout)) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `alloc` with the same adjusted layout.
-        unsafe { System.dealloc(ptr, Self::adjust(layout)) }
-    }
-}
+use common::{criterion_config, PAGE};
 
 #[global_allocator]
-static ALLOCATOR: PageAligned = PageAligned;
+static ALLOCATOR: common::PageAligned = common::PageAligned;
 
-/// Whether `PCM_RING_BENCH_QUICK` asks for the short run.
-fn quick() -> bool {
-    std::env::var_os("PCM_RING_BENCH_QUICK").is_some_and(|v| !v.is_empty() && v != "0")
-}
-
-fn criterion_config() -> Criterion {
-    let c = Criterion::default();
-    if quick() {
-        c.warm_up_time(Duration::from_millis(200))
-            .measurement_time(Duration::from_millis(600))
-            .sample_size(30)
-            .nresamples(10_000)
-    } else {
-        c.warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(3))
-            .sample_size(100)
-            .nresamples(20_000)
-    }
-}
+#[path = "common/mod.rs"]
+mod common;
 
 /// The ring every variant uses: Reject, SilenceFill.
 fn config() -> Config {
