@@ -226,6 +226,70 @@ unsafe fn attach<'a>(
     })
 }
 
+/// Loom shadow cells for a side, or nothing outside loom.
+#[cfg(loom)]
+type ShadowArg = Option<crate::storage::Shadow>;
+#[cfg(not(loom))]
+type ShadowArg = ();
+#[cfg(loom)]
+const NO_SHADOW: ShadowArg = None;
+#[cfg(not(loom))]
+const NO_SHADOW: ShadowArg = ();
+
+/// One attached producer, `untrusted` or not.
+///
+/// # Safety
+///
+/// As for [`attach_producer`] (and, if trusted, [`attach_trusted_producer`]).
+unsafe fn producer_side<'a>(
+    config: &Config,
+    base: NonNull<u8>,
+    len: usize,
+    untrusted: bool,
+    #[allow(unused_variables)] shadow: ShadowArg,
+) -> Result<Producer<'a>, AttachError> {
+    // SAFETY: the caller's guarantees are `attach`'s.
+    let a = unsafe {
+        attach(
+            config,
+            base,
+            len,
+            Side::Producer,
+            untrusted,
+            #[cfg(loom)]
+            shadow,
+        )?
+    };
+    Ok(Producer::new(a.shared, a.geometry, config, a.own).attached())
+}
+
+/// One attached consumer, `untrusted` or not.
+///
+/// # Safety
+///
+/// As for [`attach_consumer`] (and, if trusted, [`attach_trusted_consumer`]).
+unsafe fn consumer_side<'a>(
+    config: &Config,
+    base: NonNull<u8>,
+    len: usize,
+    untrusted: bool,
+    #[allow(unused_variables)] shadow: ShadowArg,
+) -> Result<Consumer<'a>, AttachError> {
+    // SAFETY: the caller's guarantees are `attach`'s.
+    let a = unsafe {
+        attach(
+            config,
+            base,
+            len,
+            Side::Consumer,
+            untrusted,
+            #[cfg(loom)]
+            shadow,
+        )?
+    };
+    Ok(Consumer::new(a.shared, a.geometry, config, a.own).attached())
+}
+
 /// Attaches the producing side to an initialised region, hardened against
 /// its peer: see the module docs for what that guarantees and costs.
 ///
@@ -255,20 +319,9 @@ pub unsafe fn attach_producer<'a>(
     base: NonNull<u8>,
     len: usize,
 ) -> Result<ShmProducer<'a>, AttachError> {
-    // SAFETY: the caller's guarantees are `attach`'s.
-    let a = unsafe {
-        attach(
-            config,
-            base,
-            len,
-            Side::Producer,
-            true,
-            #[cfg(loom)]
-            None,
-        )?
-    };
     Ok(ShmProducer {
-        inner: Producer::new(a.shared, a.geometry, config, a.own).attached(),
+        // SAFETY: the caller's guarantees are `producer_side`'s.
+        inner: unsafe { producer_side(config, base, len, true, NO_SHADOW)? },
     })
 }
 
@@ -295,20 +348,9 @@ pub unsafe fn attach_consumer<'a>(
     base: NonNull<u8>,
     len: usize,
 ) -> Result<ShmConsumer<'a>, AttachError> {
-    // SAFETY: the caller's guarantees are `attach`'s.
-    let a = unsafe {
-        attach(
-            config,
-            base,
-            len,
-            Side::Consumer,
-            true,
-            #[cfg(loom)]
-            None,
-        )?
-    };
     Ok(ShmConsumer {
-        inner: Consumer::new(a.shared, a.geometry, config, a.own).attached(),
+        // SAFETY: the caller's guarantees are `consumer_side`'s.
+        inner: unsafe { consumer_side(config, base, len, true, NO_SHADOW)? },
     })
 }
 
@@ -356,19 +398,8 @@ pub unsafe fn attach_trusted_producer<'a>(
     base: NonNull<u8>,
     len: usize,
 ) -> Result<Producer<'a>, AttachError> {
-    // SAFETY: the caller's guarantees are `attach`'s.
-    let a = unsafe {
-        attach(
-            config,
-            base,
-            len,
-            Side::Producer,
-            false,
-            #[cfg(loom)]
-            None,
-        )?
-    };
-    Ok(Producer::new(a.shared, a.geometry, config, a.own).attached())
+    // SAFETY: the caller's guarantees are `producer_side`'s.
+    unsafe { producer_side(config, base, len, false, NO_SHADOW) }
 }
 
 /// Attaches a full [`Consumer`] to an initialised region whose producer is
@@ -390,19 +421,8 @@ pub unsafe fn attach_trusted_consumer<'a>(
     base: NonNull<u8>,
     len: usize,
 ) -> Result<Consumer<'a>, AttachError> {
-    // SAFETY: the caller's guarantees are `attach`'s.
-    let a = unsafe {
-        attach(
-            config,
-            base,
-            len,
-            Side::Consumer,
-            false,
-            #[cfg(loom)]
-            None,
-        )?
-    };
-    Ok(Consumer::new(a.shared, a.geometry, config, a.own).attached())
+    // SAFETY: the caller's guarantees are `consumer_side`'s.
+    unsafe { consumer_side(config, base, len, false, NO_SHADOW) }
 }
 
 /// Both hardened sides over one region with loom shadow cells, for the loom
@@ -418,21 +438,17 @@ pub(crate) unsafe fn attach_both_for_loom<'a>(
     len: usize,
     shadow: crate::storage::Shadow,
 ) -> Result<(ShmProducer<'a>, ShmConsumer<'a>), AttachError> {
-    // SAFETY: the caller's guarantees are `attach`'s.
-    let (p, c) = unsafe {
-        (
-            attach(config, base, len, Side::Producer, true, Some(shadow))?,
-            attach(config, base, len, Side::Consumer, true, Some(shadow))?,
-        )
-    };
-    Ok((
-        ShmProducer {
-            inner: Producer::new(p.shared, p.geometry, config, p.own).attached(),
-        },
-        ShmConsumer {
-            inner: Consumer::new(c.shared, c.geometry, config, c.own).attached(),
-        },
-    ))
+    // SAFETY: the caller's guarantees are the sides'.
+    unsafe {
+        Ok((
+            ShmProducer {
+                inner: producer_side(config, base, len, true, Some(shadow))?,
+            },
+            ShmConsumer {
+                inner: consumer_side(config, base, len, true, Some(shadow))?,
+            },
+        ))
+    }
 }
 
 /// The producing side of a shared-memory ring, hardened against its peer.
