@@ -27,7 +27,6 @@
 //! table of ratios.
 
 use std::hint::black_box;
-use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, SamplingMode, Throughput};
@@ -44,7 +43,7 @@ const RING: usize = 4 * PERIOD;
 /// Chunk sizes of the one-thread group.
 const CHUNKS: [usize; 5] = [4, 64, 480, 1920, 7680];
 
-use common::{criterion_config, quick, PAGE};
+use common::{criterion_config, quick, PageBuf, PAGE};
 
 #[global_allocator]
 static ALLOCATOR: common::PageAligned = common::PageAligned;
@@ -55,49 +54,6 @@ const POLICIES: [(&str, Overrun); 3] = [
     ("truncate", Overrun::Truncate),
     ("overwrite", Overrun::OverwriteOldest),
 ];
-
-/// A byte buffer that starts at a chosen offset within a 4 KiB page.
-///
-/// A copy whose loads follow recent stores to addresses equal modulo 4096
-/// (4K aliasing) can take half as long again, so where the buffers happen to
-/// be allocated would otherwise decide which variant wins. Each variant puts
-/// its source and destination at the page offset of its ring's storage.
-struct PageBuf {
-    mem: Vec<u8>,
-    start: usize,
-    len: usize,
-}
-
-impl PageBuf {
-    /// `len` zero bytes starting at `phase` bytes into a page.
-    fn new(len: usize, phase: usize) -> Self {
-        let mem = vec![0u8; len + PAGE];
-        let start = (phase % PAGE + PAGE - mem.as_ptr() as usize % PAGE) % PAGE;
-        PageBuf { mem, start, len }
-    }
-
-    /// Input bytes that are not all alike, starting at `phase`.
-    fn pattern(len: usize, phase: usize) -> Self {
-        let mut buf = PageBuf::new(len, phase);
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (i * 7 + 3) as u8;
-        }
-        buf
-    }
-}
-
-impl Deref for PageBuf {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.mem[self.start..self.start + self.len]
-    }
-}
-
-impl DerefMut for PageBuf {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.mem[self.start..self.start + self.len]
-    }
-}
 
 /// The page offset of a ring's storage, found through a write grant at
 /// position 0 (dropped uncommitted).

@@ -29,7 +29,6 @@
 //! `docs/performance.md`, "Shared memory: the cost of hardening".
 
 use std::hint::black_box;
-use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
@@ -47,7 +46,7 @@ const RING: usize = 4 * PERIOD;
 /// Chunk sizes, as in `benches/ring.rs`'s `one_thread` group.
 const CHUNKS: [usize; 5] = [4, 64, 480, 1920, 7680];
 
-use common::{criterion_config, PAGE};
+use common::{criterion_config, PageBuf, PAGE};
 
 #[global_allocator]
 static ALLOCATOR: common::PageAligned = common::PageAligned;
@@ -58,45 +57,6 @@ mod common;
 /// The ring every variant uses: Reject, SilenceFill.
 fn config() -> Config {
     Config::raw(BLOCK, RING).overrun(Overrun::Reject)
-}
-
-/// A byte buffer that starts at a chosen offset within a 4 KiB page (see
-/// `benches/ring.rs`).
-struct PageBuf {
-    mem: Vec<u8>,
-    start: usize,
-    len: usize,
-}
-
-impl PageBuf {
-    /// `len` zero bytes starting at `phase` bytes into a page.
-    fn new(len: usize, phase: usize) -> Self {
-        let mem = vec![0u8; len + PAGE];
-        let start = (phase % PAGE + PAGE - mem.as_ptr() as usize % PAGE) % PAGE;
-        PageBuf { mem, start, len }
-    }
-
-    /// Input bytes that are not all alike, starting at `phase`.
-    fn pattern(len: usize, phase: usize) -> Self {
-        let mut buf = PageBuf::new(len, phase);
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (i * 7 + 3) as u8;
-        }
-        buf
-    }
-}
-
-impl Deref for PageBuf {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.mem[self.start..self.start + self.len]
-    }
-}
-
-impl DerefMut for PageBuf {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.mem[self.start..self.start + self.len]
-    }
 }
 
 /// The page offset of a heap ring's storage, found through a write grant

@@ -3,6 +3,7 @@
 //! criterion configuration (`PCM_RING_BENCH_QUICK` for a short run).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use criterion::Criterion;
@@ -72,5 +73,48 @@ pub fn criterion_config() -> Criterion {
             .measurement_time(Duration::from_secs(3))
             .sample_size(100)
             .nresamples(20_000)
+    }
+}
+
+/// A byte buffer that starts at a chosen offset within a 4 KiB page.
+///
+/// A copy whose loads follow recent stores to addresses equal modulo 4096
+/// (4K aliasing) can take half as long again, so where the buffers happen to
+/// be allocated would otherwise decide which variant wins. Each variant puts
+/// its source and destination at the page offset of its ring's storage.
+pub struct PageBuf {
+    mem: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl PageBuf {
+    /// `len` zero bytes starting at `phase` bytes into a page.
+    pub fn new(len: usize, phase: usize) -> Self {
+        let mem = vec![0u8; len + PAGE];
+        let start = (phase % PAGE + PAGE - mem.as_ptr() as usize % PAGE) % PAGE;
+        PageBuf { mem, start, len }
+    }
+
+    /// Input bytes that are not all alike, starting at `phase`.
+    pub fn pattern(len: usize, phase: usize) -> Self {
+        let mut buf = PageBuf::new(len, phase);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (i * 7 + 3) as u8;
+        }
+        buf
+    }
+}
+
+impl Deref for PageBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.mem[self.start..self.start + self.len]
+    }
+}
+
+impl DerefMut for PageBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.mem[self.start..self.start + self.len]
     }
 }
