@@ -116,14 +116,20 @@ impl<const N: usize> Pad<N> {
         Pad(core::cell::UnsafeCell::new([0; N]))
     }
 
-    /// Zeroes the bytes with atomic stores.
+    /// Zeroes the bytes with atomic stores, 32 bits at a time (every pad is
+    /// a whole number of words at a word-aligned offset of the header, so
+    /// its words are the size of every other field's).
     #[cfg(not(loom))]
     fn clear(&self) {
         let bytes = self.0.get().cast::<u8>();
-        for i in 0..N {
-            // SAFETY: `i < N`, inside the padding, which is valid for
-            // writes through the `UnsafeCell`; a byte needs no alignment.
-            unsafe { core::sync::atomic::AtomicU8::from_ptr(bytes.add(i)) }
+        if bytes.align_offset(4) != 0 || N % 4 != 0 {
+            return; // not in the layout `Header` has (asserted below)
+        }
+        for i in 0..N / 4 {
+            // SAFETY: `4 * i + 4 <= N`, inside the padding, which is valid
+            // for writes through the `UnsafeCell`, and 4-byte aligned
+            // (checked above).
+            unsafe { core::sync::atomic::AtomicU32::from_ptr(bytes.add(4 * i).cast::<u32>()) }
                 .store(0, Ordering::Relaxed);
         }
     }
@@ -243,6 +249,15 @@ const _: () = {
     assert!(core::mem::align_of::<Header>() == 4);
     assert!(core::mem::offset_of!(Header, write) == LINE);
     assert!(core::mem::offset_of!(Header, read) == 3 * LINE);
+    // Every pad is whole words at a word-aligned offset (`Pad::clear`).
+    assert!(core::mem::offset_of!(Header, _identity) % 4 == 0);
+    assert!(core::mem::offset_of!(Header, _producer) % 4 == 0);
+    assert!(core::mem::offset_of!(Header, _gap0) % 4 == 0);
+    assert!(core::mem::offset_of!(Header, _consumer) % 4 == 0);
+    assert!(core::mem::offset_of!(Header, _gap1) % 4 == 0);
+    assert!(core::mem::size_of::<Pad<{ LINE - 24 }>>() % 4 == 0);
+    assert!(core::mem::size_of::<Pad<{ pad::<ProducerSnapshot>(4) }>>() % 4 == 0);
+    assert!(core::mem::size_of::<Pad<{ pad::<ConsumerSnapshot>(2) }>>() % 4 == 0);
     // Every offset the shared-memory layout document gives.
     assert!(core::mem::offset_of!(Header, magic) == 0);
     assert!(core::mem::offset_of!(Header, version) == 4);

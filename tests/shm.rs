@@ -301,28 +301,24 @@ fn peer_counters_that_never_settle_do_not_hang_a_hardened_side() {
     let mut region = Region::new(&config);
     let (mut tx, rx) = region.hardened(&config);
     let _ = tx.write(&[0; 8]).unwrap();
-    let gen = region.word(PRODUCER_GEN) as *const AtomicU32 as usize;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flipper = {
-        let stop = std::sync::Arc::clone(&stop);
-        std::thread::spawn(move || {
-            // SAFETY: the region outlives this thread (joined below).
-            let gen = unsafe { &*(gen as *const AtomicU32) };
+    let gen = region.word(PRODUCER_GEN);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
             let mut g = 0u32;
             while !stop.load(Ordering::Relaxed) {
                 g = g.wrapping_add(3);
                 gen.store(g, Ordering::Release);
             }
-        })
-    };
-    let started = std::time::Instant::now();
-    for _ in 0..if cfg!(miri) { 5 } else { 2000 } {
-        let c = rx.counters();
-        // The consumer's own counters come from its private totals.
-        assert_eq!(c.read, 0);
-    }
-    stop.store(true, Ordering::Relaxed);
-    flipper.join().unwrap();
+        });
+        for _ in 0..if cfg!(miri) { 5 } else { 2000 } {
+            let c = rx.counters();
+            // The consumer's own counters come from its private totals.
+            assert_eq!(c.read, 0);
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
 }
 
