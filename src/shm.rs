@@ -467,9 +467,11 @@ pub struct ShmProducer<'a> {
 }
 
 impl ShmProducer<'_> {
-    /// See [`Producer::write`]. A read position that breaks the protocol
-    /// refuses the write with [`WriteError::Protocol`] (counted, nothing
-    /// written).
+    /// See [`Producer::write`]. A write that its cached free space does not
+    /// cover loads the read position; if that breaks the protocol, the
+    /// write is refused with [`WriteError::Protocol`] (counted, nothing
+    /// written). A write the cache covers needs no look, and goes in (a
+    /// broken position found by its peak-fill load is counted).
     ///
     /// # Errors
     ///
@@ -741,8 +743,9 @@ pub struct ShmConsumer<'a> {
 }
 
 impl ShmConsumer<'_> {
-    /// See [`Consumer::read`]. A write position that breaks the protocol
-    /// reads as an empty ring: silence under `SilenceFill`, with
+    /// See [`Consumer::read`]. A read that its cached fill does not cover
+    /// loads the write position; if that breaks the protocol, the ring
+    /// reads as empty: silence under `SilenceFill`, with
     /// [`ReadOutcome::protocol_error`] set and the error counted.
     ///
     /// # Errors
