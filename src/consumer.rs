@@ -748,13 +748,17 @@ impl<'a> Consumer<'a> {
             // write.
             let finished = self.finished();
             let available = if CONSUMER_CACHE_REFRESH {
-                self.fault.set(false);
                 let raw = self.shared.header().write.load(OBSERVE_WRITE);
-                match self.available_from(self.read, raw) {
-                    Some(available) => available,
-                    // The one load of this read broke the protocol: an
-                    // empty ring, without loading it again.
-                    None => return Ok(self.read_faulted(dst, finished)),
+                if self.check_peer {
+                    self.fault.set(false);
+                    match self.available_from(self.read, raw) {
+                        Some(available) => available,
+                        // The one load of this read broke the protocol: an
+                        // empty ring, without loading it again.
+                        None => return Ok(self.read_faulted(dst, finished)),
+                    }
+                } else {
+                    self.geometry.distance(self.read, raw as usize)
                 }
             } else {
                 cached

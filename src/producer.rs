@@ -100,6 +100,9 @@ pub struct Producer<'a> {
     /// Whether the operation under way loaded the read position (hardened
     /// handles only; see `loaded_already`).
     loaded: Cell<bool>,
+    /// `!BUSY` under `OverwriteOldest` (only its consumer sets the claim
+    /// bit), else all ones: a set bit 31 is then an out-of-range position.
+    read_mask: u32,
     /// Whether the read position is checked before use: on a ring in
     /// shared memory, where a peer (or anything else with the mapping) can
     /// write it. In one process only this crate's consumer writes it.
@@ -137,6 +140,11 @@ impl<'a> Producer<'a> {
             tally: Tally::new(),
             protocol_errors: Cell::new(0),
             loaded: Cell::new(false),
+            read_mask: if config.overrun == Overrun::OverwriteOldest {
+                !BUSY
+            } else {
+                u32::MAX
+            },
             check_peer: false,
         }
     }
@@ -204,12 +212,7 @@ impl<'a> Producer<'a> {
     /// misbehaves) is counted and never used as an index.
     #[inline]
     fn room_from(&self, raw: u32) -> Option<usize> {
-        // Only an `OverwriteOldest` consumer claims (sets the busy bit).
-        let read = if self.overrun == Overrun::OverwriteOldest {
-            raw & !BUSY
-        } else {
-            raw
-        } as usize;
+        let read = (raw & self.read_mask) as usize;
         let g = &self.geometry;
         if !self.check_peer {
             return Some(g.capacity - g.distance(read, self.write));
@@ -242,6 +245,21 @@ impl<'a> Producer<'a> {
     /// position broke the protocol.
     #[inline]
     fn try_refresh_room(&self) -> Option<usize> {
+        if self.check_peer {
+            return self.refresh_room_attached();
+        }
+        let raw = self.shared.header().read.load(OBSERVE_READ);
+        let g = &self.geometry;
+        let room = g.capacity - g.distance((raw & self.read_mask) as usize, self.write);
+        self.room.set(room);
+        Some(room)
+    }
+
+    /// [`try_refresh_room`](Self::try_refresh_room) on shared memory: the
+    /// position checked, and loaded at most once per operation by a
+    /// hardened handle.
+    #[inline(never)]
+    fn refresh_room_attached(&self) -> Option<usize> {
         if self.loaded_already() {
             return Some(self.room.get());
         }
