@@ -138,8 +138,10 @@ unsafe fn attach<'a>(
     len: usize,
     side: Side,
     untrusted: bool,
-    #[cfg(loom)] shadow: Option<crate::storage::Shadow>,
+    shadow: ShadowArg,
 ) -> Result<Attached<'a>, AttachError> {
+    #[cfg(not(loom))]
+    let () = shadow;
     let geometry = check_region(config, base, len)?;
     let overwrite = config.overrun == Overrun::OverwriteOldest;
     if untrusted && overwrite {
@@ -246,20 +248,10 @@ unsafe fn producer_side<'a>(
     base: NonNull<u8>,
     len: usize,
     untrusted: bool,
-    #[allow(unused_variables)] shadow: ShadowArg,
+    shadow: ShadowArg,
 ) -> Result<Producer<'a>, AttachError> {
     // SAFETY: the caller's guarantees are `attach`'s.
-    let a = unsafe {
-        attach(
-            config,
-            base,
-            len,
-            Side::Producer,
-            untrusted,
-            #[cfg(loom)]
-            shadow,
-        )?
-    };
+    let a = unsafe { attach(config, base, len, Side::Producer, untrusted, shadow)? };
     Ok(Producer::new(a.shared, a.geometry, config, a.own).attached())
 }
 
@@ -273,20 +265,10 @@ unsafe fn consumer_side<'a>(
     base: NonNull<u8>,
     len: usize,
     untrusted: bool,
-    #[allow(unused_variables)] shadow: ShadowArg,
+    shadow: ShadowArg,
 ) -> Result<Consumer<'a>, AttachError> {
     // SAFETY: the caller's guarantees are `attach`'s.
-    let a = unsafe {
-        attach(
-            config,
-            base,
-            len,
-            Side::Consumer,
-            untrusted,
-            #[cfg(loom)]
-            shadow,
-        )?
-    };
+    let a = unsafe { attach(config, base, len, Side::Consumer, untrusted, shadow)? };
     Ok(Consumer::new(a.shared, a.geometry, config, a.own).attached())
 }
 

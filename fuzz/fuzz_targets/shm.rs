@@ -347,6 +347,28 @@ enum Errors {
     AtMost(u64),
 }
 
+impl Errors {
+    /// Checks a side's protocol-error count `now` against the one `seen`
+    /// before the operation (and against 0 while the positions are
+    /// honest), then records it.
+    fn check(self, ctx: Ctx<'_>, side: &str, seen: &mut u64, now: u64, honest: bool) {
+        match self {
+            Errors::Exactly(n) => assert_eq!(now, *seen + n, "{ctx}: {side} protocol errors"),
+            Errors::AtMost(n) => assert!(
+                now >= *seen && now - *seen <= n,
+                "{ctx}: {side} protocol errors {seen} -> {now}"
+            ),
+        }
+        *seen = now;
+        if honest {
+            assert_eq!(
+                now, 0,
+                "{ctx}: {side} protocol errors with honest positions"
+            );
+        }
+    }
+}
+
 /// What an operation of a side may store to.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stores {
@@ -644,21 +666,7 @@ impl<'r> World<'r> {
         let Some(tx) = self.tx.as_mut() else { return };
         let c = tx.h.counters();
         let e = c.protocol_errors;
-        match errors {
-            Errors::Exactly(n) => assert_eq!(e, tx.errors + n, "{ctx}: producer protocol errors"),
-            Errors::AtMost(n) => assert!(
-                e >= tx.errors && e - tx.errors <= n,
-                "{ctx}: producer protocol errors {} -> {e}",
-                tx.errors
-            ),
-        }
-        tx.errors = e;
-        if self.positions_intact {
-            assert_eq!(
-                e, 0,
-                "{ctx}: producer protocol errors with honest positions"
-            );
-        }
+        errors.check(ctx, "producer", &mut tx.errors, e, self.positions_intact);
         assert_eq!(
             (c.written, c.dropped, c.refused, c.overwritten),
             (tx.written, tx.dropped, tx.refused, 0),
@@ -710,21 +718,7 @@ impl<'r> World<'r> {
         let Some(rx) = self.rx.as_mut() else { return };
         let c = rx.h.counters();
         let e = c.protocol_errors;
-        match errors {
-            Errors::Exactly(n) => assert_eq!(e, rx.errors + n, "{ctx}: consumer protocol errors"),
-            Errors::AtMost(n) => assert!(
-                e >= rx.errors && e - rx.errors <= n,
-                "{ctx}: consumer protocol errors {} -> {e}",
-                rx.errors
-            ),
-        }
-        rx.errors = e;
-        if self.positions_intact {
-            assert_eq!(
-                e, 0,
-                "{ctx}: consumer protocol errors with honest positions"
-            );
-        }
+        errors.check(ctx, "consumer", &mut rx.errors, e, self.positions_intact);
         assert_eq!(
             (
                 c.read,
