@@ -112,6 +112,10 @@ pub struct Consumer<'a> {
     /// Bytes that must be buffered before priming ends.
     threshold: usize,
     streaming: bool,
+    /// `read`'s fast path applies: streaming, not `OverwriteOldest` (where
+    /// the producer moves the read position), not hardened (whose copies
+    /// are atomic). Kept with `streaming` by `set_streaming`.
+    fast: bool,
     below_low_watermark: bool,
     /// Bytes buffered from `read` as of the write position last loaded
     /// (not under `OverwriteOldest`, where `read` is not authoritative).
@@ -159,6 +163,7 @@ impl<'a> Consumer<'a> {
             read: start,
             threshold: config.start_threshold,
             streaming: false,
+            fast: false,
             below_low_watermark: false,
             cached: Cell::new(0),
             pow2_mask: if geometry.block_align.is_power_of_two() {
@@ -559,7 +564,7 @@ impl<'a> Consumer<'a> {
         if !self.streaming
             && (view.finished || (view.available > 0 && view.available >= self.threshold))
         {
-            self.streaming = true;
+            self.set_streaming(true);
         }
         if self.streaming {
             view.available
@@ -577,9 +582,16 @@ impl<'a> Consumer<'a> {
     /// Goes back to priming if the policy says so.
     fn ran_dry(&mut self) {
         if let ReArm::Prime { restart_threshold } = self.rearm {
-            self.streaming = false;
+            self.set_streaming(false);
             self.threshold = restart_threshold;
         }
+    }
+
+    /// Starts or stops streaming, and with it `read`'s fast path.
+    #[inline]
+    fn set_streaming(&mut self, on: bool) {
+        self.streaming = on;
+        self.fast = on && (!self.overwrite || !OVERWRITE_FRESH_READ) && !self.shared.untrusted();
     }
 
     /// The low-watermark edge: re-armed when the fill is at or above it,
@@ -599,16 +611,27 @@ impl<'a> Consumer<'a> {
     /// Copies the ring from position `pos` into `dst`, across the wrap.
     #[inline]
     fn copy_at(&self, pos: usize, dst: &mut [u8]) {
+        if self.shared.untrusted() {
+            self.copy_at_with::<true>(pos, dst);
+        } else {
+            self.copy_at_with::<false>(pos, dst);
+        }
+    }
+
+    #[inline(always)]
+    fn copy_at_with<const HARDENED: bool>(&self, pos: usize, dst: &mut [u8]) {
         let offset = self.geometry.offset(pos);
         let first = dst.len().min(self.geometry.capacity - offset);
         let (a, b) = dst.split_at_mut(first);
         // SAFETY: both ranges are inside the storage and inside the published
         // region this read observed (and, under `OverwriteOldest`, claimed),
         // which the producer does not write until the read position moves.
+        // `HARDENED` is the handle's (the callers ask `untrusted`, or know
+        // the answer from `fast`).
         unsafe {
-            self.shared.copy_out(offset, a);
+            self.shared.copy_out_as::<HARDENED>(offset, a);
             if !b.is_empty() {
-                self.shared.copy_out(0, b);
+                self.shared.copy_out_as::<HARDENED>(0, b);
             }
         }
     }
@@ -723,7 +746,7 @@ impl<'a> Consumer<'a> {
         let len = dst.len();
         // The common case, kept short and inlined into the caller:
         // streaming, and it is all there.
-        if self.streaming && (!self.overwrite || !OVERWRITE_FRESH_READ) && self.whole_blocks(len) {
+        if self.fast && self.whole_blocks(len) {
             let cached = self.cached.get();
             if self.cache_covers(len, cached) {
                 // From the cache alone: more is buffered than this read
@@ -773,25 +796,13 @@ impl<'a> Consumer<'a> {
                     ..ReadOutcome::default()
                 });
             }
-            if self.shared.untrusted() {
-                // Not enough: a hardened handle finishes the read with the
-                // position it loaded (once per operation) rather than
-                // loading it again.
-                let view = View {
-                    read: self.read,
-                    available,
-                    finished,
-                    claimed: false,
-                };
-                let fill = self.underrun == Underrun::SilenceFill;
-                return Ok(self.read_view(view, dst, &mut [], fill));
-            }
         }
+        // Not all there, not streaming, `OverwriteOldest`, a hardened
+        // handle (which loads the write position once, in `begin`), or an
+        // error.
         self.read_slow(dst)
     }
 
-    /// [`read`](Self::read) when it is not all there, or not streaming, or
-    /// under `OverwriteOldest` (or the call is an error).
     /// A read whose load of the write position broke the protocol.
     #[cold]
     #[inline(never)]
@@ -806,6 +817,8 @@ impl<'a> Consumer<'a> {
         self.read_view(view, dst, &mut [], fill)
     }
 
+    /// [`read`](Self::read) when it is not all there, or not streaming, or
+    /// under `OverwriteOldest`, or hardened (or the call is an error).
     #[inline(never)]
     fn read_slow(&mut self, dst: &mut [u8]) -> Result<ReadOutcome, ReadError> {
         self.check_blocks(dst.len())?;
@@ -843,7 +856,8 @@ impl<'a> Consumer<'a> {
     #[inline(always)]
     fn take(&mut self, dst: &mut [u8], available: usize) {
         let len = dst.len();
-        self.copy_at(self.read, dst);
+        // `fast`: not hardened.
+        self.copy_at_with::<false>(self.read, dst);
         self.read = self.geometry.advance(self.read, len);
         self.cached.set(available - len);
         self.shared

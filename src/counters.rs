@@ -265,10 +265,13 @@ pub(crate) struct Tally<const N: usize> {
     slot_holds: [[u64; N]; 2],
     /// The shared generation, which only this side writes.
     gen: u32,
-    /// A counter other than the hot one changed since the last full update.
-    dirty: bool,
-    /// The slot readers are pointed at (0 or 1).
-    current: usize,
+    /// The hot counter may be published in place while it is below this:
+    /// the end of the 32-bit range of the value the current slot holds (so
+    /// that only its low word changes), or 0 once another counter changed
+    /// since the last full update. One comparison decides the common case.
+    in_place_below: u64,
+    /// The slot readers are pointed at (`false`: 0, `true`: 1).
+    current: bool,
     /// What the current slot holds of the hot counter (`slot_holds` is
     /// brought up to date from it before a full update).
     hot_held: u64,
@@ -284,8 +287,8 @@ impl<const N: usize> Tally<N> {
             now: [0; N],
             slot_holds: [[0; N]; 2],
             gen: 0,
-            dirty: false,
-            current: 0,
+            in_place_below: 1 << 32,
+            current: false,
             hot_held: 0,
         }
     }
@@ -308,7 +311,7 @@ impl<const N: usize> Tally<N> {
         if let Some(value) = self.now.get_mut(index) {
             *value = value.wrapping_add(by);
             if index != HOT {
-                self.dirty = true;
+                self.in_place_below = 0;
             }
         }
     }
@@ -320,7 +323,7 @@ impl<const N: usize> Tally<N> {
             if value > *now {
                 *now = value;
                 if index != HOT {
-                    self.dirty = true;
+                    self.in_place_below = 0;
                 }
             }
         }
@@ -336,10 +339,10 @@ impl<const N: usize> Tally<N> {
             if self.publish_any_in_place(shared) {
                 return;
             }
-        } else if !self.dirty {
+        } else {
             let value = self.get(HOT);
-            if (value ^ self.hot_held) >> 32 == 0 {
-                if let Some(word) = shared.slots[self.current & 1].get(HOT) {
+            if value < self.in_place_below {
+                if let Some(word) = shared.slots[usize::from(self.current)].get(HOT) {
                     // Release: as for the words of a full update.
                     word[0].store(value as u32, COUNTER_WRITE);
                 }
@@ -357,7 +360,7 @@ impl<const N: usize> Tally<N> {
     /// another, and a carry lets it combine an old high word with a new low
     /// one.
     fn publish_any_in_place(&mut self, shared: &Snapshot<N>) -> bool {
-        let current = self.current & 1;
+        let current = usize::from(self.current);
         self.sync_hot();
         let holds = &mut self.slot_holds[current];
         let mut changed = holds
@@ -381,14 +384,14 @@ impl<const N: usize> Tally<N> {
         word[0].store(value as u32, COUNTER_WRITE);
         word[1].store((value >> 32) as u32, COUNTER_WRITE);
         *held = value;
-        self.dirty = false;
         self.hot_held = self.get(HOT);
+        self.in_place_below = in_place_below(self.hot_held);
         true
     }
 
     /// Brings `slot_holds` up to date with the in-place updates.
     fn sync_hot(&mut self) {
-        if let Some(held) = self.slot_holds[self.current & 1].get_mut(HOT) {
+        if let Some(held) = self.slot_holds[usize::from(self.current)].get_mut(HOT) {
             *held = self.hot_held;
         }
     }
@@ -420,10 +423,18 @@ impl<const N: usize> Tally<N> {
         }
         shared.gen.store(done, COUNTER_WRITE);
         self.gen = done;
-        self.dirty = false;
-        self.current = index;
+        self.current = index == 1;
         self.hot_held = self.get(HOT);
+        self.in_place_below = in_place_below(self.hot_held);
     }
+}
+
+/// The end of the 32-bit range `held` is in: the hot counter can be stored
+/// in place (its low word alone) while it stays below. 0 (never in place)
+/// at the very top, where the end would wrap.
+#[inline]
+fn in_place_below(held: u64) -> u64 {
+    (held | u64::from(u32::MAX)).wrapping_add(1)
 }
 
 /// A loom model of the publication itself, with totals that cross a 32-bit

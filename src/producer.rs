@@ -78,8 +78,10 @@ pub struct Producer<'a> {
     /// the stream, so that the next block starts on a frame boundary.
     skip: usize,
     finished: bool,
-    /// `finished || held > 0 || skip > 0`: the whole-block write's fast
-    /// path checks this one flag (kept up to date by `update_blocked`).
+    /// `finished || held > 0 || skip > 0`, or a hardened handle (whose
+    /// copies are atomic): the whole-block write's fast path checks this
+    /// one flag (kept up to date by `update_blocked`), and copies with
+    /// `memcpy` without asking again.
     blocked: bool,
     /// `block_align - 1` if the block size is a power of two, else
     /// `usize::MAX`: a whole-block check is then one `and`.
@@ -248,11 +250,33 @@ impl<'a> Producer<'a> {
         if self.check_peer {
             return self.refresh_room_attached();
         }
-        let raw = self.shared.header().read.load(OBSERVE_READ);
-        let g = &self.geometry;
-        let room = g.capacity - g.distance((raw & self.read_mask) as usize, self.write);
+        let room = self.fresh_room_in_process();
         self.room.set(room);
         Some(room)
+    }
+
+    /// The free space from `write` as of a fresh load of the read position,
+    /// which in one process only this crate's consumer writes (not checked;
+    /// the cache is not updated).
+    #[inline(always)]
+    fn fresh_room_in_process(&self) -> usize {
+        let raw = self.shared.header().read.load(OBSERVE_READ);
+        let g = &self.geometry;
+        g.capacity - g.distance((raw & self.read_mask) as usize, self.write)
+    }
+
+    /// The fresh free space for [`publish`](Self::publish) on shared memory:
+    /// checked, loaded at most once per operation by a hardened handle, and
+    /// `cached` if the position broke the protocol (the write was checked
+    /// against it).
+    #[inline(never)]
+    fn publish_room_attached(&self, first_load: bool, cached: usize) -> usize {
+        if first_load {
+            // Nothing loaded the read position in this operation yet (the
+            // whole-block fast path), so a hardened handle may.
+            self.begin_op();
+        }
+        self.refresh_room_attached().unwrap_or(cached)
     }
 
     /// [`try_refresh_room`](Self::try_refresh_room) on shared memory: the
@@ -313,10 +337,11 @@ impl<'a> Producer<'a> {
         }
     }
 
-    /// Brings `blocked` up to date after `finished`, `held` or `skip` changed.
+    /// Brings `blocked` up to date after `finished`, `held` or `skip`
+    /// changed (or the handle was attached).
     #[inline]
     fn update_blocked(&mut self) {
-        self.blocked = self.finished || self.held > 0 || self.skip > 0;
+        self.blocked = self.finished || self.held > 0 || self.skip > 0 || self.shared.untrusted();
     }
 
     /// The space reserved by a held partial block.
@@ -553,7 +578,7 @@ impl<'a> Producer<'a> {
         // read position.
         let len = src.len();
         if !self.blocked && self.whole_blocks(len) && len <= self.room.get() {
-            self.copy_at(self.write, src);
+            self.copy_at_trusted(self.write, src);
             self.publish(len, true);
             self.publish_counters();
             return Ok(WriteOutcome {
@@ -797,16 +822,33 @@ impl<'a> Producer<'a> {
     /// Copies `src` into the ring at position `pos`, across the wrap.
     #[inline]
     fn copy_at(&self, pos: usize, src: &[u8]) {
+        if self.shared.untrusted() {
+            self.copy_at_with::<true>(pos, src);
+        } else {
+            self.copy_at_with::<false>(pos, src);
+        }
+    }
+
+    /// [`copy_at`](Self::copy_at) for a handle known not to be hardened
+    /// (`blocked` is false).
+    #[inline(always)]
+    fn copy_at_trusted(&self, pos: usize, src: &[u8]) {
+        self.copy_at_with::<false>(pos, src);
+    }
+
+    #[inline(always)]
+    fn copy_at_with<const HARDENED: bool>(&self, pos: usize, src: &[u8]) {
         let offset = self.geometry.offset(pos);
         let first = src.len().min(self.geometry.capacity - offset);
         let (a, b) = src.split_at(first);
         // SAFETY: both ranges are inside the storage (`first` stops at the
         // end, `b` is shorter than the free space that follows) and are free
-        // space, which only the producer touches.
+        // space, which only the producer touches. `HARDENED` is the handle's
+        // (the callers ask `untrusted`, or know the answer from `blocked`).
         unsafe {
-            self.shared.copy_in(offset, a);
+            self.shared.copy_in_as::<HARDENED>(offset, a);
             if !b.is_empty() {
-                self.shared.copy_in(0, b);
+                self.shared.copy_in_as::<HARDENED>(0, b);
             }
         }
     }
@@ -825,22 +867,24 @@ impl<'a> Producer<'a> {
     fn publish(&mut self, n: usize, first_load: bool) {
         let capacity = self.geometry.capacity;
         let mut room = self.room.get();
-        if n > room
-            || (PEAK_EXACT && capacity - room + n > self.tally.get(field::PEAK_FILL) as usize)
-        {
-            if first_load {
-                // Nothing loaded the read position in this operation yet
-                // (the whole-block fast path), so a hardened handle may.
-                self.begin_op();
-            }
-            // A hardened handle that loaded it already in this operation
-            // gets that value again; a broken one keeps the cached room,
-            // which this write was checked against.
-            room = self.try_refresh_room().unwrap_or(room);
+        // Whether the cached free space is not enough to say: the fill after
+        // this write could be above the peak. (Otherwise the peak stays.)
+        let look = n > room
+            || (PEAK_EXACT && capacity - room + n > self.tally.get(field::PEAK_FILL) as usize);
+        if look {
+            room = if self.check_peer {
+                // A hardened handle that loaded it already in this operation
+                // gets that value again.
+                self.publish_room_attached(first_load, room)
+            } else {
+                self.fresh_room_in_process()
+            };
         }
         let room = room.saturating_sub(n);
         self.room.set(room);
-        self.tally.raise(field::PEAK_FILL, (capacity - room) as u64);
+        if look || !PEAK_EXACT {
+            self.tally.raise(field::PEAK_FILL, (capacity - room) as u64);
+        }
         self.write = self.geometry.advance(self.write, n);
         let header = self.shared.header();
         header.write.store(self.write as u32, PUBLISH_WRITE);

@@ -94,8 +94,29 @@ impl<'a> Shared<'a> {
     /// exclusive access to that range (it is free space owned by the producer).
     #[inline]
     pub(crate) unsafe fn copy_in(&self, offset: usize, src: &[u8]) {
+        // SAFETY: the caller's guarantees, and the flag is this handle's.
+        unsafe {
+            if self.untrusted {
+                self.copy_in_as::<true>(offset, src);
+            } else {
+                self.copy_in_as::<false>(offset, src);
+            }
+        }
+    }
+
+    /// [`copy_in`](Self::copy_in) for a caller that knows whether the
+    /// handle is hardened (a fast path that excludes hardened handles).
+    ///
+    /// # Safety
+    ///
+    /// As for [`copy_in`](Self::copy_in), and `HARDENED` is
+    /// [`untrusted`](Self::untrusted): a plain copy races with an untrusted
+    /// peer that writes the same bytes.
+    #[inline(always)]
+    pub(crate) unsafe fn copy_in_as<const HARDENED: bool>(&self, offset: usize, src: &[u8]) {
+        debug_assert_eq!(HARDENED, self.untrusted);
         self.track(offset, src.len(), true);
-        if self.untrusted {
+        if HARDENED {
             // SAFETY: the range is inside the storage (the caller), which
             // stays mapped while this handle lives.
             unsafe { store_words(self.data.as_ptr().add(offset), src) };
@@ -103,31 +124,35 @@ impl<'a> Shared<'a> {
         }
         // SAFETY: the caller guarantees the range is inside the storage and
         // that the protocol gives the producer exclusive access to it (free
-        // space). `src` may itself point into the ring (a consumer's read
-        // grant passed to `Producer::write`), but only into published data,
-        // which is disjoint from free space, so the two never overlap.
+        // space), and that the peer is this crate's own handle. `src` may
+        // itself point into the ring (a consumer's read grant passed to
+        // `Producer::write`), but only into published data, which is
+        // disjoint from free space, so the two never overlap.
         unsafe {
             core::ptr::copy_nonoverlapping(src.as_ptr(), self.data.as_ptr().add(offset), src.len())
         }
     }
 
-    /// Copies the data storage at `offset` into `dst`.
+    /// Copies the data storage at `offset` into `dst`, for a caller that
+    /// knows whether the handle is hardened.
     ///
     /// # Safety
     ///
-    /// `offset + dst.len() <= capacity`, and the protocol keeps the producer
+    /// `offset + dst.len() <= capacity`, the protocol keeps the producer
     /// from writing that range meanwhile (it is published data the consumer
-    /// owns until it releases it).
-    #[inline]
-    pub(crate) unsafe fn copy_out(&self, offset: usize, dst: &mut [u8]) {
+    /// owns until it releases it), and `HARDENED` is
+    /// [`untrusted`](Self::untrusted).
+    #[inline(always)]
+    pub(crate) unsafe fn copy_out_as<const HARDENED: bool>(&self, offset: usize, dst: &mut [u8]) {
+        debug_assert_eq!(HARDENED, self.untrusted);
         self.track(offset, dst.len(), false);
-        if self.untrusted {
+        if HARDENED {
             // SAFETY: the range is inside the storage (the caller), which
             // stays mapped while this handle lives.
             unsafe { load_words(self.data.as_ptr().add(offset), dst) };
             return;
         }
-        // SAFETY: as for `copy_in`, with the roles swapped.
+        // SAFETY: as for `copy_in_as`, with the roles swapped.
         unsafe {
             core::ptr::copy_nonoverlapping(
                 self.data.as_ptr().add(offset),
