@@ -3,7 +3,7 @@
 
 use crate::counters::{consumer as field, Counters, Tally, CONSUMER_FIELDS};
 use crate::format::{check_sample, SampleMismatch};
-use crate::header::{Geometry, BUSY, FINISHED, GONE};
+use crate::header::{Geometry, Header, BUSY, FINISHED, GONE};
 use crate::storage::Shared;
 use crate::sync::{
     Ordering, CACHE_EXACT_EDGES, CHECK_DISCARDS, CLAIM_CAS, CLAIM_ONLY_TO_COPY,
@@ -109,12 +109,15 @@ pub struct Consumer<'a> {
     /// The read position (authoritative unless `overwrite`, where the
     /// producer may move it and the header's copy rules).
     read: usize,
+    /// `read`'s offset into the storage.
+    read_offset: usize,
     /// Bytes that must be buffered before priming ends.
     threshold: usize,
     streaming: bool,
     /// `read`'s fast path applies: streaming, not `OverwriteOldest` (where
-    /// the producer moves the read position), not hardened (whose copies
-    /// are atomic). Kept with `streaming` by `set_streaming`.
+    /// the producer moves the read position), not on shared memory (where
+    /// positions are checked, and copies atomic if hardened). Kept with
+    /// `streaming` by `set_streaming`.
     fast: bool,
     below_low_watermark: bool,
     /// Bytes buffered from `read` as of the write position last loaded
@@ -126,9 +129,6 @@ pub struct Consumer<'a> {
     /// (see [`read`](Self::read)). A `Cell` so that
     /// [`available`](Self::available), which loads it anyway, refreshes it.
     cached: Cell<usize>,
-    /// `block_align - 1` if the block size is a power of two, else
-    /// `usize::MAX`: a whole-block check is then one `and`.
-    pow2_mask: usize,
     /// The counters only the consumer writes.
     tally: Tally<CONSUMER_FIELDS>,
     /// Write positions from the peer that broke the protocol.
@@ -161,16 +161,12 @@ impl<'a> Consumer<'a> {
             low_watermark: config.low_watermark,
             sample: config.sample_format(),
             read: start,
+            read_offset: geometry.offset(start),
             threshold: config.start_threshold,
             streaming: false,
             fast: false,
             below_low_watermark: false,
             cached: Cell::new(0),
-            pow2_mask: if geometry.block_align.is_power_of_two() {
-                geometry.block_align - 1
-            } else {
-                usize::MAX
-            },
             tally: Tally::new(),
             protocol_errors: Cell::new(0),
             fault: Cell::new(false),
@@ -204,7 +200,7 @@ impl<'a> Consumer<'a> {
         } else {
             write.wrapping_add(g.span).wrapping_sub(read)
         };
-        if (write < g.span) & (available <= g.capacity) & self.whole_blocks(available) {
+        if (write < g.span) & (available <= g.capacity) & g.whole_blocks_small(available) {
             Some(available)
         } else {
             self.protocol_error();
@@ -366,7 +362,7 @@ impl<'a> Consumer<'a> {
         tries: u32,
     ) -> Option<(usize, usize)> {
         let g = &self.geometry;
-        let in_range = |p: usize| p < g.span && self.whole_blocks(p);
+        let in_range = |p: usize| p < g.span && g.whole_blocks_small(p);
         if !in_range(read) || !in_range(again) || (!settled && tries > OVERWRITE_PAIR_TRIES) {
             self.protocol_error();
             return Some((self.read, self.read));
@@ -447,7 +443,7 @@ impl<'a> Consumer<'a> {
     /// Whether the producer marked the end of the stream.
     #[inline]
     fn finished(&self) -> bool {
-        self.shared.header().producer_flags.load(OBSERVE_FINISH) & FINISHED != 0
+        finished_in(self.shared.header())
     }
 
     /// The counters, read without locks (see [`Counters`] for how).
@@ -550,6 +546,11 @@ impl<'a> Consumer<'a> {
     /// nothing (under `OverwriteOldest` the producer may have moved it).
     fn end(&mut self, view: &View, n: usize) {
         self.read = self.geometry.advance(view.read, n);
+        if !self.overwrite || !OVERWRITE_FRESH_READ {
+            // For `read`'s fast path (under `OverwriteOldest` the read
+            // position is the header's).
+            self.read_offset = self.geometry.offset(self.read);
+        }
         self.cached.set(view.available - n);
         if n > 0 || view.claimed {
             self.shared
@@ -591,36 +592,36 @@ impl<'a> Consumer<'a> {
     #[inline]
     fn set_streaming(&mut self, on: bool) {
         self.streaming = on;
-        self.fast = on && (!self.overwrite || !OVERWRITE_FRESH_READ) && !self.shared.untrusted();
+        self.fast = on && (!self.overwrite || !OVERWRITE_FRESH_READ) && !self.check_peer;
     }
 
     /// The low-watermark edge: re-armed when the fill is at or above it,
     /// reported once when it falls below.
     #[inline]
     fn low_watermark_edge(&mut self, before: usize, after: usize) -> bool {
-        if before >= self.low_watermark {
-            self.below_low_watermark = false;
-        }
-        if after < self.low_watermark && !self.below_low_watermark {
-            self.below_low_watermark = true;
-            return true;
-        }
-        false
+        // Without branches: the fill after the read says where it is now;
+        // it crossed if it is below and was above before the read, or if
+        // the edge was re-armed (by a write) since the last report.
+        let below = after < self.low_watermark;
+        let edge = below & ((before >= self.low_watermark) | !self.below_low_watermark);
+        self.below_low_watermark = below;
+        edge
     }
 
     /// Copies the ring from position `pos` into `dst`, across the wrap.
     #[inline]
     fn copy_at(&self, pos: usize, dst: &mut [u8]) {
+        let offset = self.geometry.offset(pos);
         if self.shared.untrusted() {
-            self.copy_at_with::<true>(pos, dst);
+            self.copy_at_with::<true>(offset, dst);
         } else {
-            self.copy_at_with::<false>(pos, dst);
+            self.copy_at_with::<false>(offset, dst);
         }
     }
 
+    /// Copies the ring from storage offset `offset` into `dst`.
     #[inline(always)]
-    fn copy_at_with<const HARDENED: bool>(&self, pos: usize, dst: &mut [u8]) {
-        let offset = self.geometry.offset(pos);
+    fn copy_at_with<const HARDENED: bool>(&self, offset: usize, dst: &mut [u8]) {
         let first = dst.len().min(self.geometry.capacity - offset);
         let (a, b) = dst.split_at_mut(first);
         // SAFETY: both ranges are inside the storage and inside the published
@@ -746,9 +747,12 @@ impl<'a> Consumer<'a> {
         let len = dst.len();
         // The common case, kept short and inlined into the caller:
         // streaming, and it is all there.
-        if self.fast && self.whole_blocks(len) {
+        if self.fast {
+            // Whole blocks: tested once `len` is known to be at most the
+            // capacity (by the cache, or by what is available), as the
+            // one-multiplication test needs.
             let cached = self.cached.get();
-            if self.cache_covers(len, cached) {
+            if self.cache_covers(len, cached) && self.geometry.whole_blocks_small(len) {
                 // From the cache alone: more is buffered than this read
                 // takes (no end of stream), and what stays is at or above
                 // the low watermark (no edge, and the edge re-arms). The
@@ -769,24 +773,15 @@ impl<'a> Consumer<'a> {
             }
             // Before the write position: if the end is seen, so is the last
             // write.
-            let finished = self.finished();
+            let header = self.shared.header();
+            let finished = finished_in(header);
             let available = if CONSUMER_CACHE_REFRESH {
-                let raw = self.shared.header().write.load(OBSERVE_WRITE);
-                if self.check_peer {
-                    self.fault.set(false);
-                    match self.available_from(self.read, raw) {
-                        Some(available) => available,
-                        // The one load of this read broke the protocol: an
-                        // empty ring, without loading it again.
-                        None => return Ok(self.read_faulted(dst, finished)),
-                    }
-                } else {
-                    self.geometry.distance(self.read, raw as usize)
-                }
+                let raw = header.write.load(OBSERVE_WRITE);
+                self.geometry.distance(self.read, raw as usize)
             } else {
                 cached
             };
-            if len <= available {
+            if len <= available && self.geometry.whole_blocks_small(len) {
                 self.take(dst, available);
                 let after = available - len;
                 return Ok(ReadOutcome {
@@ -797,43 +792,20 @@ impl<'a> Consumer<'a> {
                 });
             }
         }
-        // Not all there, not streaming, `OverwriteOldest`, a hardened
-        // handle (which loads the write position once, in `begin`), or an
-        // error.
+        // Not all there, not streaming, `OverwriteOldest`, shared memory
+        // (where `begin` checks the write position, and a hardened handle
+        // loads it once), or an error.
         self.read_slow(dst)
     }
 
-    /// A read whose load of the write position broke the protocol.
-    #[cold]
-    #[inline(never)]
-    fn read_faulted(&mut self, dst: &mut [u8], finished: bool) -> ReadOutcome {
-        let view = View {
-            read: self.read,
-            available: 0,
-            finished,
-            claimed: false,
-        };
-        let fill = self.underrun == Underrun::SilenceFill;
-        self.read_view(view, dst, &mut [], fill)
-    }
-
     /// [`read`](Self::read) when it is not all there, or not streaming, or
-    /// under `OverwriteOldest`, or hardened (or the call is an error).
+    /// under `OverwriteOldest`, or on shared memory (or the call is an
+    /// error).
     #[inline(never)]
     fn read_slow(&mut self, dst: &mut [u8]) -> Result<ReadOutcome, ReadError> {
         self.check_blocks(dst.len())?;
         let fill = self.underrun == Underrun::SilenceFill;
         Ok(self.read_parts(dst, &mut [], fill))
-    }
-
-    /// Whether `len` is a whole number of blocks.
-    #[inline(always)]
-    fn whole_blocks(&self, len: usize) -> bool {
-        if self.pow2_mask != usize::MAX {
-            len & self.pow2_mask == 0
-        } else {
-            self.geometry.rem_blocks(len) == 0
-        }
     }
 
     /// Whether a read of `len` bytes has the outcome a fresh look at the
@@ -857,8 +829,10 @@ impl<'a> Consumer<'a> {
     fn take(&mut self, dst: &mut [u8], available: usize) {
         let len = dst.len();
         // `fast`: not hardened.
-        self.copy_at_with::<false>(self.read, dst);
-        self.read = self.geometry.advance(self.read, len);
+        self.copy_at_with::<false>(self.read_offset, dst);
+        (self.read, self.read_offset) =
+            self.geometry
+                .advance_with_offset(self.read, self.read_offset, len);
         self.cached.set(available - len);
         self.shared
             .header()
@@ -1014,6 +988,12 @@ impl<'a> Consumer<'a> {
             released: false,
         }
     }
+}
+
+/// Whether the producer marked the end of the stream in `header`.
+#[inline(always)]
+fn finished_in(header: &Header) -> bool {
+    header.producer_flags.load(OBSERVE_FINISH) & FINISHED != 0
 }
 
 impl core::fmt::Debug for Consumer<'_> {

@@ -272,9 +272,6 @@ pub(crate) struct Tally<const N: usize> {
     in_place_below: u64,
     /// The slot readers are pointed at (`false`: 0, `true`: 1).
     current: bool,
-    /// What the current slot holds of the hot counter (`slot_holds` is
-    /// brought up to date from it before a full update).
-    hot_held: u64,
 }
 
 /// The counter that changes on every call and may be updated in place.
@@ -289,7 +286,6 @@ impl<const N: usize> Tally<N> {
             gen: 0,
             in_place_below: 1 << 32,
             current: false,
-            hot_held: 0,
         }
     }
 
@@ -346,7 +342,6 @@ impl<const N: usize> Tally<N> {
                     // Release: as for the words of a full update.
                     word[0].store(value as u32, COUNTER_WRITE);
                 }
-                self.hot_held = value;
                 return;
             }
         }
@@ -361,7 +356,6 @@ impl<const N: usize> Tally<N> {
     /// one.
     fn publish_any_in_place(&mut self, shared: &Snapshot<N>) -> bool {
         let current = usize::from(self.current);
-        self.sync_hot();
         let holds = &mut self.slot_holds[current];
         let mut changed = holds
             .iter()
@@ -384,22 +378,13 @@ impl<const N: usize> Tally<N> {
         word[0].store(value as u32, COUNTER_WRITE);
         word[1].store((value >> 32) as u32, COUNTER_WRITE);
         *held = value;
-        self.hot_held = self.get(HOT);
-        self.in_place_below = in_place_below(self.hot_held);
+        self.in_place_below = in_place_below(self.get(HOT));
         true
-    }
-
-    /// Brings `slot_holds` up to date with the in-place updates.
-    fn sync_hot(&mut self) {
-        if let Some(held) = self.slot_holds[usize::from(self.current)].get_mut(HOT) {
-            *held = self.hot_held;
-        }
     }
 
     /// The double-buffered update.
     #[inline(never)]
     fn publish_full(&mut self, shared: &Snapshot<N>) {
-        self.sync_hot();
         let start = self.gen.wrapping_add(1);
         let done = start.wrapping_add(1);
         let index = ((done >> 1) & 1) as usize;
@@ -409,6 +394,13 @@ impl<const N: usize> Tally<N> {
         // Release on every word: a reader that sees one sees the odd value
         // above too, so it knows the slot was being rewritten.
         let holds = &mut self.slot_holds[index];
+        if let (Some(held), Some(&value)) = (holds.get_mut(HOT), self.now.get(HOT)) {
+            // The low word of the hot counter in this slot is whatever the
+            // in-place updates stored while it was current (not recorded,
+            // to keep them short): mark it different from the new value so
+            // that it is stored.
+            *held = (*held & !u64::from(u32::MAX)) | u64::from(!(value as u32));
+        }
         for ((held, &value), word) in holds.iter_mut().zip(&self.now).zip(&shared.slots[index]) {
             if *held != value {
                 let (lo, hi) = (value as u32, (value >> 32) as u32);
@@ -424,8 +416,7 @@ impl<const N: usize> Tally<N> {
         shared.gen.store(done, COUNTER_WRITE);
         self.gen = done;
         self.current = index == 1;
-        self.hot_held = self.get(HOT);
-        self.in_place_below = in_place_below(self.hot_held);
+        self.in_place_below = in_place_below(self.get(HOT));
     }
 }
 

@@ -292,6 +292,9 @@ pub(crate) struct Geometry {
     /// remainder by direct computation", 2019). A hardware division costs
     /// more than the rest of a small write.
     magic: u64,
+    /// `magic - 1`: `n * magic` is at most this exactly when `n` is whole
+    /// blocks (`n < 2^32`).
+    whole_limit: u64,
 }
 
 impl Geometry {
@@ -310,6 +313,7 @@ impl Geometry {
             block_align,
             span: 2 * capacity,
             magic,
+            whole_limit: magic.wrapping_sub(1),
         }
     }
 
@@ -322,6 +326,34 @@ impl Geometry {
         } else {
             next
         }
+    }
+
+    /// `pos + n` and its offset, given `offset`, the offset of `pos`
+    /// (`n <= capacity`): two additions unless the end of the storage is
+    /// crossed.
+    #[inline(always)]
+    pub(crate) fn advance_with_offset(
+        &self,
+        pos: usize,
+        offset: usize,
+        n: usize,
+    ) -> (usize, usize) {
+        if offset + n < self.capacity {
+            // `pos` is `offset` or `offset + capacity`, so `pos + n` stays
+            // below twice the capacity.
+            (pos + n, offset + n)
+        } else {
+            self.advance_across_end(pos, n)
+        }
+    }
+
+    /// [`advance_with_offset`](Self::advance_with_offset) when the end of
+    /// the storage is crossed (once per capacity's worth of data).
+    #[cold]
+    #[inline(never)]
+    fn advance_across_end(&self, pos: usize, n: usize) -> (usize, usize) {
+        let pos = self.advance(pos, n);
+        (pos, self.offset(pos))
     }
 
     /// Bytes from `from` to `to` in position space.
@@ -342,6 +374,16 @@ impl Geometry {
         } else {
             pos
         }
+    }
+
+    /// Whether `n` is a whole number of blocks, for `n <= u32::MAX` (every
+    /// length a caller has bounded by the capacity): `n * magic` wraps
+    /// below `magic` exactly when `block_align` divides `n` (Lemire's
+    /// divisibility test; one multiplication, for any block size). The
+    /// answer for a larger `n` is meaningless; bound it first.
+    #[inline(always)]
+    pub(crate) fn whole_blocks_small(&self, n: usize) -> bool {
+        self.magic.wrapping_mul(n as u64) <= self.whole_limit
     }
 
     /// `n % block_align`: bytes past the last whole block. `checked_rem`

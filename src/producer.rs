@@ -72,20 +72,19 @@ pub struct Producer<'a> {
     sample: Option<SampleFormat>,
     /// The write position; the header holds the published copy.
     write: usize,
+    /// `write`'s offset into the storage.
+    write_offset: usize,
     /// Bytes of a partial block stored (unpublished) at `write`.
     held: usize,
     /// Bytes of a partial block dropped by an overrun still to discard from
     /// the stream, so that the next block starts on a frame boundary.
     skip: usize,
     finished: bool,
-    /// `finished || held > 0 || skip > 0`, or a hardened handle (whose
-    /// copies are atomic): the whole-block write's fast path checks this
-    /// one flag (kept up to date by `update_blocked`), and copies with
-    /// `memcpy` without asking again.
+    /// `finished || held > 0 || skip > 0`, or a handle on shared memory
+    /// (whose positions are checked, and copies atomic if hardened): the
+    /// whole-block write's fast path checks this one flag (kept up to date
+    /// by `update_blocked`), and then needs to ask neither.
     blocked: bool,
-    /// `block_align - 1` if the block size is a power of two, else
-    /// `usize::MAX`: a whole-block check is then one `and`.
-    pow2_mask: usize,
     /// The free space from `write` as of the read position last loaded.
     /// Only the consumer (and, under `OverwriteOldest`, this producer's own
     /// discards, which update it) moves the read position, and only
@@ -95,6 +94,9 @@ pub struct Producer<'a> {
     /// see [`publish`](Self::publish)). A `Cell` so that [`free`](Self::free)
     /// and [`fill`](Self::fill), which load it anyway, refresh it.
     room: Cell<usize>,
+    /// `capacity - peak fill`: a write that leaves less free space than
+    /// this may have raised the peak.
+    peak_room: usize,
     /// The counters only the producer writes.
     tally: Tally<PRODUCER_FIELDS>,
     /// Read positions from the peer that broke the protocol.
@@ -129,16 +131,13 @@ impl<'a> Producer<'a> {
             overrun: config.overrun,
             sample: config.sample_format(),
             write: start,
+            write_offset: geometry.offset(start),
             held: 0,
             skip: 0,
             finished: false,
             blocked: false,
-            pow2_mask: if geometry.block_align.is_power_of_two() {
-                geometry.block_align - 1
-            } else {
-                usize::MAX
-            },
             room: Cell::new(geometry.capacity),
+            peak_room: geometry.capacity,
             tally: Tally::new(),
             protocol_errors: Cell::new(0),
             loaded: Cell::new(false),
@@ -226,7 +225,7 @@ impl<'a> Producer<'a> {
         } else {
             self.write.wrapping_add(g.span).wrapping_sub(read)
         };
-        if (read < g.span) & (used <= g.capacity) & self.whole_blocks(used) {
+        if (read < g.span) & (used <= g.capacity) & g.whole_blocks_small(used) {
             Some(g.capacity - used)
         } else {
             self.protocol_error();
@@ -265,18 +264,15 @@ impl<'a> Producer<'a> {
         g.capacity - g.distance((raw & self.read_mask) as usize, self.write)
     }
 
-    /// The fresh free space for [`publish`](Self::publish) on shared memory:
-    /// checked, loaded at most once per operation by a hardened handle, and
-    /// `cached` if the position broke the protocol (the write was checked
-    /// against it).
+    /// The free space left after [`publish`](Self::publish) adds `n` bytes,
+    /// on shared memory: the read position checked, loaded at most once per
+    /// operation by a hardened handle, and `cached` if it broke the
+    /// protocol (the write was checked against that).
     #[inline(never)]
-    fn publish_room_attached(&self, first_load: bool, cached: usize) -> usize {
-        if first_load {
-            // Nothing loaded the read position in this operation yet (the
-            // whole-block fast path), so a hardened handle may.
-            self.begin_op();
-        }
-        self.refresh_room_attached().unwrap_or(cached)
+    fn publish_room_attached(&self, n: usize, cached: usize) -> usize {
+        self.refresh_room_attached()
+            .unwrap_or(cached)
+            .saturating_sub(n)
     }
 
     /// [`try_refresh_room`](Self::try_refresh_room) on shared memory: the
@@ -327,21 +323,11 @@ impl<'a> Producer<'a> {
         }
     }
 
-    /// Whether `len` is a whole number of blocks.
-    #[inline(always)]
-    fn whole_blocks(&self, len: usize) -> bool {
-        if self.pow2_mask != usize::MAX {
-            len & self.pow2_mask == 0
-        } else {
-            self.geometry.rem_blocks(len) == 0
-        }
-    }
-
     /// Brings `blocked` up to date after `finished`, `held` or `skip`
     /// changed (or the handle was attached).
     #[inline]
     fn update_blocked(&mut self) {
-        self.blocked = self.finished || self.held > 0 || self.skip > 0 || self.shared.untrusted();
+        self.blocked = self.finished || self.held > 0 || self.skip > 0 || self.check_peer;
     }
 
     /// The space reserved by a held partial block.
@@ -461,7 +447,7 @@ impl<'a> Producer<'a> {
     /// ```
     #[must_use]
     pub fn held_partial(&self) -> &[u8] {
-        let offset = self.geometry.offset(self.write);
+        let offset = self.write_offset;
         // SAFETY: `held < block_align`, the block at `write` is free space
         // owned by the producer (reserved while `held > 0`), and it does not
         // wrap because offsets are whole blocks and the capacity is too.
@@ -577,9 +563,9 @@ impl<'a> Producer<'a> {
         // blocks that fit in the cached free space, without loading the
         // read position.
         let len = src.len();
-        if !self.blocked && self.whole_blocks(len) && len <= self.room.get() {
-            self.copy_at_trusted(self.write, src);
-            self.publish(len, true);
+        if !self.blocked && len <= self.room.get() && self.geometry.whole_blocks_small(len) {
+            self.copy_at_trusted(src);
+            self.publish_with::<false>(len);
             self.publish_counters();
             return Ok(WriteOutcome {
                 written: len,
@@ -606,8 +592,8 @@ impl<'a> Producer<'a> {
             return Err(WriteError::Protocol);
         };
         if len <= room {
-            self.copy_at(self.write, src);
-            self.publish(len, false);
+            self.copy_at(src);
+            self.publish(len);
             self.publish_counters();
             return Ok(WriteOutcome {
                 written: len,
@@ -819,26 +805,26 @@ impl<'a> Producer<'a> {
         }
     }
 
-    /// Copies `src` into the ring at position `pos`, across the wrap.
+    /// Copies `src` into the ring at the write position, across the wrap.
     #[inline]
-    fn copy_at(&self, pos: usize, src: &[u8]) {
+    fn copy_at(&self, src: &[u8]) {
         if self.shared.untrusted() {
-            self.copy_at_with::<true>(pos, src);
+            self.copy_at_with::<true>(src);
         } else {
-            self.copy_at_with::<false>(pos, src);
+            self.copy_at_with::<false>(src);
         }
     }
 
     /// [`copy_at`](Self::copy_at) for a handle known not to be hardened
     /// (`blocked` is false).
     #[inline(always)]
-    fn copy_at_trusted(&self, pos: usize, src: &[u8]) {
-        self.copy_at_with::<false>(pos, src);
+    fn copy_at_trusted(&self, src: &[u8]) {
+        self.copy_at_with::<false>(src);
     }
 
     #[inline(always)]
-    fn copy_at_with<const HARDENED: bool>(&self, pos: usize, src: &[u8]) {
-        let offset = self.geometry.offset(pos);
+    fn copy_at_with<const HARDENED: bool>(&self, src: &[u8]) {
+        let offset = self.write_offset;
         let first = src.len().min(self.geometry.capacity - offset);
         let (a, b) = src.split_at(first);
         // SAFETY: both ranges are inside the storage (`first` stops at the
@@ -863,31 +849,63 @@ impl<'a> Producer<'a> {
     /// that bound would raise the peak is the read position loaded (before
     /// the store, so the peak never under-reports a fill the ring had).
     /// Once the peak is the capacity, it costs nothing.
+    #[inline]
+    fn publish(&mut self, n: usize) {
+        if self.check_peer {
+            self.publish_with::<true>(n);
+        } else {
+            self.publish_with::<false>(n);
+        }
+    }
+
+    /// [`publish`](Self::publish) for a handle known to be attached to
+    /// shared memory (`ATTACHED`) or not.
     #[inline(always)]
-    fn publish(&mut self, n: usize, first_load: bool) {
+    fn publish_with<const ATTACHED: bool>(&mut self, n: usize) {
         let capacity = self.geometry.capacity;
-        let mut room = self.room.get();
+        let room = self.room.get();
         // Whether the cached free space is not enough to say: the fill after
         // this write could be above the peak. (Otherwise the peak stays.)
-        let look = n > room
-            || (PEAK_EXACT && capacity - room + n > self.tally.get(field::PEAK_FILL) as usize);
-        if look {
-            room = if self.check_peer {
-                // A hardened handle that loaded it already in this operation
-                // gets that value again.
-                self.publish_room_attached(first_load, room)
+        // Signed (capacities fit): `n > room` makes it negative, below any
+        // `peak_room`.
+        let left = room.wrapping_sub(n) as isize;
+        let look = left
+            < if PEAK_EXACT {
+                self.peak_room as isize
             } else {
-                self.fresh_room_in_process()
+                0
             };
-        }
-        let room = room.saturating_sub(n);
+        let (write, write_offset) =
+            self.geometry
+                .advance_with_offset(self.write, self.write_offset, n);
+        let room = if !look {
+            // `n <= room`.
+            let room = room - n;
+            if !PEAK_EXACT {
+                self.tally.raise(field::PEAK_FILL, (capacity - room) as u64);
+            }
+            room
+        } else {
+            let fill = if ATTACHED {
+                // Checked; a hardened handle that loaded the position
+                // already in this operation gets that value again.
+                capacity - self.publish_room_attached(n, room)
+            } else {
+                // The fill after the write, against a fresh read position.
+                let raw = self.shared.header().read.load(OBSERVE_READ);
+                self.geometry
+                    .distance((raw & self.read_mask) as usize, write)
+            };
+            if fill as u64 > self.tally.get(field::PEAK_FILL) {
+                self.tally.raise(field::PEAK_FILL, fill as u64);
+                self.peak_room = capacity.saturating_sub(fill);
+            }
+            capacity.saturating_sub(fill)
+        };
         self.room.set(room);
-        if look || !PEAK_EXACT {
-            self.tally.raise(field::PEAK_FILL, (capacity - room) as u64);
-        }
-        self.write = self.geometry.advance(self.write, n);
+        (self.write, self.write_offset) = (write, write_offset);
         let header = self.shared.header();
-        header.write.store(self.write as u32, PUBLISH_WRITE);
+        header.write.store(write as u32, PUBLISH_WRITE);
         self.tally.add(field::WRITTEN, n as u64);
     }
 
@@ -964,7 +982,7 @@ impl<'a> Producer<'a> {
         self.tally.add(field::DROPPED, skip as u64);
 
         if !to_held.is_empty() {
-            let offset = self.geometry.offset(self.write) + self.held;
+            let offset = self.write_offset + self.held;
             // SAFETY: the held block at `write` is reserved free space owned
             // by the producer, and `held + to_held <= block` keeps the range
             // inside it.
@@ -972,7 +990,7 @@ impl<'a> Producer<'a> {
             self.held += to_held.len();
             if self.held == block {
                 self.held = 0;
-                self.publish(block, false);
+                self.publish(block);
                 out.written += block;
             }
         }
@@ -998,7 +1016,7 @@ impl<'a> Producer<'a> {
         let (room, overwritten) = self.make_room(want).unwrap_or((0, 0));
         // `room` is whole blocks: free space, or `want` itself.
         let n = whole.len().min(room);
-        self.copy_at(self.write, &whole[..n]);
+        self.copy_at(&whole[..n]);
         dropped += whole.len() - n;
         if tail_len > 0 {
             if room - n >= block {
@@ -1013,7 +1031,7 @@ impl<'a> Producer<'a> {
             }
         }
         if n > 0 {
-            self.publish(n, false);
+            self.publish(n);
         }
         self.count_overrun(dropped, overwritten);
         self.publish_counters();
@@ -1128,7 +1146,7 @@ impl WriteGrant<'_, '_> {
     /// ```
     pub fn as_mut_slices(&mut self) -> (&mut [u8], &mut [u8]) {
         let geometry = self.producer.geometry;
-        let offset = geometry.offset(self.producer.write);
+        let offset = self.producer.write_offset;
         let first = self.len.min(geometry.capacity - offset);
         // SAFETY: the granted range is free space owned by the producer,
         // borrowed mutably through `self` for the slices' lifetime; the two
@@ -1175,7 +1193,7 @@ impl WriteGrant<'_, '_> {
             });
         }
         if len > 0 {
-            self.producer.publish(len, true);
+            self.producer.publish(len);
             self.producer.publish_counters();
         }
         Ok(len)

@@ -128,9 +128,7 @@ impl<'a> Shared<'a> {
         // itself point into the ring (a consumer's read grant passed to
         // `Producer::write`), but only into published data, which is
         // disjoint from free space, so the two never overlap.
-        unsafe {
-            core::ptr::copy_nonoverlapping(src.as_ptr(), self.data.as_ptr().add(offset), src.len())
-        }
+        unsafe { copy_bytes(src.as_ptr(), self.data.as_ptr().add(offset), src.len()) }
     }
 
     /// Copies the data storage at `offset` into `dst`, for a caller that
@@ -153,13 +151,7 @@ impl<'a> Shared<'a> {
             return;
         }
         // SAFETY: as for `copy_in_as`, with the roles swapped.
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                self.data.as_ptr().add(offset),
-                dst.as_mut_ptr(),
-                dst.len(),
-            )
-        }
+        unsafe { copy_bytes(self.data.as_ptr().add(offset), dst.as_mut_ptr(), dst.len()) }
     }
 
     /// A mutable view of the data storage.
@@ -205,6 +197,51 @@ impl<'a> Shared<'a> {
                     cell.with(|_| ());
                 }
             }
+        }
+    }
+}
+
+/// Copies `len` bytes from `src` to `dst`. Up to 16 bytes (a frame or a
+/// few) are copied inline with two possibly overlapping unaligned loads
+/// and stores of the largest width that fits; a call to `memcpy` costs
+/// more than such a copy itself. Longer copies call `memcpy`.
+///
+/// # Safety
+///
+/// As for [`core::ptr::copy_nonoverlapping`]: `src` valid for reads and
+/// `dst` for writes of `len` bytes, the two ranges disjoint.
+#[inline(always)]
+unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
+    use core::ptr::{read_unaligned, write_unaligned};
+    // SAFETY: the caller's guarantees, and every access below is inside
+    // the first `len` bytes of its range: a pair of accesses of one width,
+    // at 0 and at `len - width`, is used only where `len >= width`.
+    unsafe {
+        if len > 16 {
+            core::ptr::copy_nonoverlapping(src, dst, len);
+        } else if len >= 8 {
+            let (a, b) = (
+                read_unaligned(src.cast::<u64>()),
+                read_unaligned(src.add(len - 8).cast::<u64>()),
+            );
+            write_unaligned(dst.cast::<u64>(), a);
+            write_unaligned(dst.add(len - 8).cast::<u64>(), b);
+        } else if len >= 4 {
+            let (a, b) = (
+                read_unaligned(src.cast::<u32>()),
+                read_unaligned(src.add(len - 4).cast::<u32>()),
+            );
+            write_unaligned(dst.cast::<u32>(), a);
+            write_unaligned(dst.add(len - 4).cast::<u32>(), b);
+        } else if len >= 2 {
+            let (a, b) = (
+                read_unaligned(src.cast::<u16>()),
+                read_unaligned(src.add(len - 2).cast::<u16>()),
+            );
+            write_unaligned(dst.cast::<u16>(), a);
+            write_unaligned(dst.add(len - 2).cast::<u16>(), b);
+        } else if len == 1 {
+            *dst = *src;
         }
     }
 }
