@@ -119,6 +119,9 @@ pub struct Consumer<'a> {
     /// positions are checked, and copies atomic if hardened). Kept with
     /// `streaming` by `set_streaming`.
     fast: bool,
+    /// The same under `OverwriteOldest`: streaming, not on shared memory
+    /// (see `take_claimed`).
+    fast_overwrite: bool,
     below_low_watermark: bool,
     /// Bytes buffered from `read` as of the write position last loaded
     /// (not under `OverwriteOldest`, where `read` is not authoritative).
@@ -165,6 +168,7 @@ impl<'a> Consumer<'a> {
             threshold: config.start_threshold,
             streaming: false,
             fast: false,
+            fast_overwrite: false,
             below_low_watermark: false,
             cached: Cell::new(0),
             tally: Tally::new(),
@@ -593,6 +597,7 @@ impl<'a> Consumer<'a> {
     fn set_streaming(&mut self, on: bool) {
         self.streaming = on;
         self.fast = on && (!self.overwrite || !OVERWRITE_FRESH_READ) && !self.check_peer;
+        self.fast_overwrite = on && self.overwrite && OVERWRITE_FRESH_READ && !self.check_peer;
     }
 
     /// The low-watermark edge: re-armed when the fill is at or above it,
@@ -803,6 +808,11 @@ impl<'a> Consumer<'a> {
     /// error).
     #[inline(never)]
     fn read_slow(&mut self, dst: &mut [u8]) -> Result<ReadOutcome, ReadError> {
+        if self.fast_overwrite {
+            if let Some(out) = self.take_claimed(dst) {
+                return Ok(out);
+            }
+        }
         self.check_blocks(dst.len())?;
         let fill = self.underrun == Underrun::SilenceFill;
         Ok(self.read_parts(dst, &mut [], fill))
@@ -840,6 +850,64 @@ impl<'a> Consumer<'a> {
             .store(self.read as u32, PUBLISH_READ);
         self.tally.add(field::READ, len as u64);
         self.publish_counters();
+    }
+
+    /// `read`'s fast path under `OverwriteOldest`: streaming, and it is all
+    /// there. The producer moves the read position too, so the consumer
+    /// loads it, claims it (the busy bit) only once it has seen the data to
+    /// copy, so that a read that copies nothing claims nothing, and loads
+    /// the write position again under the claim, when only the producer's
+    /// additions move it: the pair is then one instant's, as in
+    /// [`begin`](Self::begin), without its checks around unclaimed loads.
+    /// `None` leaves the read to the general path: not enough data (as far
+    /// as it can tell), a claim left by a leaked grant, a claim lost to a
+    /// discard, an empty or partial-block destination.
+    #[inline(always)]
+    fn take_claimed(&mut self, dst: &mut [u8]) -> Option<ReadOutcome> {
+        let len = dst.len();
+        let g = self.geometry;
+        let header = self.shared.header();
+        let raw = header.read.load(OBSERVE_READ);
+        // Before the write position: if the end is seen, so is the last
+        // write.
+        let finished = finished_in(header);
+        let write = header.write.load(OBSERVE_WRITE) as usize;
+        let read = raw as usize;
+        if raw & BUSY != 0
+            || len == 0
+            || len > g.capacity
+            || len > g.distance(read, write)
+            || !g.whole_blocks_small(len)
+        {
+            return None;
+        }
+        // Lock-free: fails only if the producer discarded since the load.
+        header
+            .read
+            .compare_exchange(raw, raw | BUSY, CLAIM_CAS, Ordering::Relaxed)
+            .ok()?;
+        let available = g.distance(read, header.write.load(OBSERVE_WRITE) as usize);
+        if len > available {
+            // The first pair was not one instant's (the producer moved the
+            // read position away and back between the loads): release the
+            // claim and let the general path look again.
+            header.read.store(raw, PUBLISH_READ);
+            return None;
+        }
+        self.copy_at_with::<false>(g.offset(read), dst);
+        self.read = g.advance(read, len);
+        self.cached.set(available - len);
+        // Releases the claim.
+        header.read.store(self.read as u32, PUBLISH_READ);
+        self.tally.add(field::READ, len as u64);
+        self.publish_counters();
+        let after = available - len;
+        Some(ReadOutcome {
+            data: len,
+            low_watermark: self.low_watermark_edge(available, after),
+            end_of_stream: finished && after == 0,
+            ..ReadOutcome::default()
+        })
     }
 
     /// Reads typed samples; `dst` must hold whole frames, and counts in the
