@@ -1021,6 +1021,7 @@ impl<'a> Consumer<'a> {
     /// assert_eq!(rx.available(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn read_grant(&mut self, max: usize) -> ReadGrant<'_, 'a> {
         let want = self.geometry.floor_blocks(max);
         let cached = self.cached.get();
@@ -1043,7 +1044,26 @@ impl<'a> Consumer<'a> {
                 released: false,
             };
         }
-        let view = self.begin(want);
+        let view = if self.fast {
+            // One look, as in `read`'s fast path.
+            let header = self.shared.header();
+            let finished = finished_in(header);
+            let write = header.write.load(OBSERVE_WRITE) as usize;
+            let available = if CONSUMER_CACHE_REFRESH {
+                self.geometry.distance(self.read, write)
+            } else {
+                cached
+            };
+            self.cached.set(available);
+            View {
+                read: self.read,
+                available,
+                finished,
+                claimed: false,
+            }
+        } else {
+            self.begin(want)
+        };
         let deliverable = self.gate(&view);
         if self.streaming && view.available == 0 && !view.finished {
             self.ran_dry();
@@ -1164,6 +1184,7 @@ impl ReadGrant<'_, '_> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
+    #[inline]
     pub fn as_slices(&self) -> (&[u8], &[u8]) {
         let geometry = self.consumer.geometry;
         let offset = geometry.offset(self.view.read);
@@ -1198,9 +1219,12 @@ impl ReadGrant<'_, '_> {
     /// assert_eq!(rx.available(), 4);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn release(mut self, len: usize) -> Result<ReadOutcome, ReadError> {
-        self.consumer.check_blocks(len)?;
-        if len > self.len {
+        // `len <= self.len` first: the one-multiplication block test needs
+        // a length below the capacity.
+        if len > self.len || !self.consumer.geometry.whole_blocks_small(len) {
+            self.consumer.check_blocks(len)?;
             return Err(ReadError::ReleaseTooLarge {
                 len,
                 granted: self.len,

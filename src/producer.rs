@@ -706,7 +706,15 @@ impl<'a> Producer<'a> {
     /// assert_eq!(rx.available(), 6);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn grant(&mut self, len: usize) -> Result<WriteGrant<'_, 'a>, WriteError> {
+        // As in `write`: whole blocks that fit in the cached free space.
+        if !self.blocked && len <= self.room.get() && self.geometry.whole_blocks_small(len) {
+            return Ok(WriteGrant {
+                producer: self,
+                len,
+            });
+        }
         self.begin_op();
         self.check_block_boundary()?;
         let (capacity, block) = (self.geometry.capacity, self.geometry.block_align);
@@ -1144,6 +1152,7 @@ impl WriteGrant<'_, '_> {
     /// assert_eq!((a.len(), b.len()), (2, 4));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn as_mut_slices(&mut self) -> (&mut [u8], &mut [u8]) {
         let geometry = self.producer.geometry;
         let offset = self.producer.write_offset;
@@ -1178,24 +1187,33 @@ impl WriteGrant<'_, '_> {
     /// assert_eq!(rx.available(), 8);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn commit(self, len: usize) -> Result<usize, WriteError> {
-        let block = self.producer.geometry.block_align;
-        if self.producer.geometry.rem_blocks(len) != 0 {
-            return Err(WriteError::NotWholeBlocks {
-                len,
-                block_align: block,
-            });
-        }
-        if len > self.len {
-            return Err(WriteError::CommitTooLarge {
-                len,
-                granted: self.len,
-            });
+        // `len <= self.len` first: the one-multiplication block test needs
+        // a length below the capacity.
+        if len > self.len || !self.producer.geometry.whole_blocks_small(len) {
+            return Err(self.commit_error(len));
         }
         if len > 0 {
             self.producer.publish(len);
             self.producer.publish_counters();
         }
         Ok(len)
+    }
+
+    /// Why `commit(len)` is refused: not whole blocks, else too large.
+    #[cold]
+    fn commit_error(&self, len: usize) -> WriteError {
+        if self.producer.geometry.rem_blocks(len) != 0 {
+            WriteError::NotWholeBlocks {
+                len,
+                block_align: self.producer.geometry.block_align,
+            }
+        } else {
+            WriteError::CommitTooLarge {
+                len,
+                granted: self.len,
+            }
+        }
     }
 }
