@@ -604,9 +604,10 @@ impl<'a> Consumer<'a> {
     /// reported once when it falls below.
     #[inline]
     fn low_watermark_edge(&mut self, before: usize, after: usize) -> bool {
-        // Without branches: the fill after the read says where it is now;
-        // it crossed if it is below and was above before the read, or if
-        // the edge was re-armed (by a write) since the last report.
+        // Without branches. `below_low_watermark` says whether the last
+        // read left the fill below: this read reports the edge if it leaves
+        // it below and either the last one did not or the fill was back at
+        // or above it before this read (re-armed by writes meanwhile).
         let below = after < self.low_watermark;
         let edge = below & ((before >= self.low_watermark) | !self.below_low_watermark);
         self.below_low_watermark = below;
@@ -758,23 +759,7 @@ impl<'a> Consumer<'a> {
             // one-multiplication test needs.
             let cached = self.cached.get();
             if self.cache_covers(len, cached) && self.geometry.whole_blocks_small(len) {
-                // From the cache alone: more is buffered than this read
-                // takes (no end of stream), and what stays is at or above
-                // the low watermark (no edge, and the edge re-arms). The
-                // buffered bytes are at least the cached ones, so a fresh
-                // look would give the same outcome.
-                self.take(dst, cached);
-                let edge = if CACHE_EXACT_EDGES {
-                    self.below_low_watermark = false;
-                    false
-                } else {
-                    self.low_watermark_edge(cached, cached - len)
-                };
-                return Ok(ReadOutcome {
-                    data: len,
-                    low_watermark: edge,
-                    ..ReadOutcome::default()
-                });
+                return Ok(self.take_cached::<false>(dst, cached));
             }
             // Before the write position: if the end is seen, so is the last
             // write.
@@ -813,6 +798,23 @@ impl<'a> Consumer<'a> {
                 return Ok(out);
             }
         }
+        let len = dst.len();
+        let cached = self.cached.get();
+        if self.check_peer
+            && self.streaming
+            && !self.overwrite
+            && self.cache_covers(len, cached)
+            && self.geometry.whole_blocks_small(len)
+        {
+            // On shared memory the cache serves as in `read`'s fast path
+            // (what it holds was checked when it was loaded): no look at
+            // the peer's position at all.
+            return Ok(if self.shared.untrusted() {
+                self.take_cached::<true>(dst, cached)
+            } else {
+                self.take_cached::<false>(dst, cached)
+            });
+        }
         self.check_blocks(dst.len())?;
         let fill = self.underrun == Underrun::SilenceFill;
         Ok(self.read_parts(dst, &mut [], fill))
@@ -833,13 +835,40 @@ impl<'a> Consumer<'a> {
         }
     }
 
+    /// A read from the cache alone (`cache_covers`): more is buffered than
+    /// this read takes (no end of stream), and what stays is at or above
+    /// the low watermark (no edge, and the edge re-arms). The buffered bytes
+    /// are at least the cached ones, so a fresh look would give the same
+    /// outcome.
+    #[inline(always)]
+    fn take_cached<const HARDENED: bool>(&mut self, dst: &mut [u8], cached: usize) -> ReadOutcome {
+        let len = dst.len();
+        self.take_as::<HARDENED>(dst, cached);
+        let edge = if CACHE_EXACT_EDGES {
+            self.below_low_watermark = false;
+            false
+        } else {
+            self.low_watermark_edge(cached, cached - len)
+        };
+        ReadOutcome {
+            data: len,
+            low_watermark: edge,
+            ..ReadOutcome::default()
+        }
+    }
+
+    /// [`take_as`](Self::take_as) on a handle that is not hardened.
+    #[inline(always)]
+    fn take(&mut self, dst: &mut [u8], available: usize) {
+        self.take_as::<false>(dst, available);
+    }
+
     /// The short read: copies `dst.len() <= available` bytes from `read`,
     /// publishes the new read position and counts them.
     #[inline(always)]
-    fn take(&mut self, dst: &mut [u8], available: usize) {
+    fn take_as<const HARDENED: bool>(&mut self, dst: &mut [u8], available: usize) {
         let len = dst.len();
-        // `fast`: not hardened.
-        self.copy_at_with::<false>(self.read_offset, dst);
+        self.copy_at_with::<HARDENED>(self.read_offset, dst);
         (self.read, self.read_offset) =
             self.geometry
                 .advance_with_offset(self.read, self.read_offset, len);
