@@ -911,10 +911,12 @@ impl<'a> Consumer<'a> {
             return None;
         }
         // Lock-free: fails only if the producer discarded since the load.
-        header
-            .read
-            .compare_exchange(raw, raw | BUSY, CLAIM_CAS, Ordering::Relaxed)
-            .ok()?;
+        if USE_CLAIM {
+            header
+                .read
+                .compare_exchange(raw, raw | BUSY, CLAIM_CAS, Ordering::Relaxed)
+                .ok()?;
+        }
         let available = g.distance(read, header.write.load(OBSERVE_WRITE) as usize);
         if len > available {
             // The first pair was not one instant's (the producer moved the
