@@ -212,37 +212,44 @@ impl<'a> Shared<'a> {
 /// `dst` for writes of `len` bytes, the two ranges disjoint.
 #[inline(always)]
 unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
-    use core::ptr::{read_unaligned, write_unaligned};
-    // SAFETY: the caller's guarantees, and every access below is inside
-    // the first `len` bytes of its range: a pair of accesses of one width,
-    // at 0 and at `len - width`, is used only where `len >= width`.
+    // SAFETY: the caller's guarantees; each width is used only where
+    // `len >= width`, as `copy_pair` requires.
     unsafe {
         if len > 16 {
             core::ptr::copy_nonoverlapping(src, dst, len);
         } else if len >= 8 {
-            let (a, b) = (
-                read_unaligned(src.cast::<u64>()),
-                read_unaligned(src.add(len - 8).cast::<u64>()),
-            );
-            write_unaligned(dst.cast::<u64>(), a);
-            write_unaligned(dst.add(len - 8).cast::<u64>(), b);
+            copy_pair::<u64>(src, dst, len);
         } else if len >= 4 {
-            let (a, b) = (
-                read_unaligned(src.cast::<u32>()),
-                read_unaligned(src.add(len - 4).cast::<u32>()),
-            );
-            write_unaligned(dst.cast::<u32>(), a);
-            write_unaligned(dst.add(len - 4).cast::<u32>(), b);
+            copy_pair::<u32>(src, dst, len);
         } else if len >= 2 {
-            let (a, b) = (
-                read_unaligned(src.cast::<u16>()),
-                read_unaligned(src.add(len - 2).cast::<u16>()),
-            );
-            write_unaligned(dst.cast::<u16>(), a);
-            write_unaligned(dst.add(len - 2).cast::<u16>(), b);
+            copy_pair::<u16>(src, dst, len);
         } else if len == 1 {
             *dst = *src;
         }
+    }
+}
+
+/// Copies `len` bytes as two possibly overlapping unaligned `W`s: the
+/// first and the last `size_of::<W>()` bytes.
+///
+/// # Safety
+///
+/// As for [`copy_bytes`], and `size_of::<W>() <= len`.
+#[inline(always)]
+unsafe fn copy_pair<W: Copy>(src: *const u8, dst: *mut u8, len: usize) {
+    use core::ptr::{read_unaligned, write_unaligned};
+    let last = len - core::mem::size_of::<W>();
+    // SAFETY: both accesses of each range are inside its first `len` bytes
+    // (`last + size_of::<W>() == len`), and unaligned accesses need no
+    // alignment; both loads happen before the stores, and the ranges are
+    // disjoint anyway.
+    unsafe {
+        let (a, b) = (
+            read_unaligned(src.cast::<W>()),
+            read_unaligned(src.add(last).cast::<W>()),
+        );
+        write_unaligned(dst.cast::<W>(), a);
+        write_unaligned(dst.add(last).cast::<W>(), b);
     }
 }
 
