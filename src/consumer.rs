@@ -798,26 +798,57 @@ impl<'a> Consumer<'a> {
                 return Ok(out);
             }
         }
-        let len = dst.len();
-        let cached = self.cached.get();
-        if self.check_peer
-            && self.streaming
-            && !self.overwrite
-            && self.cache_covers(len, cached)
-            && self.geometry.whole_blocks_small(len)
-        {
-            // On shared memory the cache serves as in `read`'s fast path
-            // (what it holds was checked when it was loaded): no look at
-            // the peer's position at all.
+        self.check_blocks(dst.len())?;
+        if self.check_peer && self.streaming && !self.overwrite {
             return Ok(if self.shared.untrusted() {
-                self.take_cached::<true>(dst, cached)
+                self.read_attached::<true>(dst)
             } else {
-                self.take_cached::<false>(dst, cached)
+                self.read_attached::<false>(dst)
             });
         }
-        self.check_blocks(dst.len())?;
         let fill = self.underrun == Underrun::SilenceFill;
         Ok(self.read_parts(dst, &mut [], fill))
+    }
+
+    /// A streaming read of whole blocks on shared memory (not
+    /// `OverwriteOldest`): as `read`'s fast path, with the write position
+    /// checked and loaded at most once. The cache serves if it covers the
+    /// read (what it holds was checked when it was loaded); else one look,
+    /// and a broken position reads as an empty ring.
+    #[inline(always)]
+    fn read_attached<const HARDENED: bool>(&mut self, dst: &mut [u8]) -> ReadOutcome {
+        let len = dst.len();
+        let cached = self.cached.get();
+        if self.cache_covers(len, cached) {
+            return self.take_cached::<HARDENED>(dst, cached);
+        }
+        self.fault.set(false);
+        let header = self.shared.header();
+        // Before the write position: if the end is seen, so is the last
+        // write.
+        let finished = finished_in(header);
+        let available = self
+            .available_from(self.read, header.write.load(OBSERVE_WRITE))
+            .unwrap_or(0);
+        if len <= available && !self.fault.get() {
+            self.take_as::<HARDENED>(dst, available);
+            let after = available - len;
+            return ReadOutcome {
+                data: len,
+                low_watermark: self.low_watermark_edge(available, after),
+                end_of_stream: finished && after == 0,
+                ..ReadOutcome::default()
+            };
+        }
+        // Not enough, or broken: finish with this one look.
+        let view = View {
+            read: self.read,
+            available,
+            finished,
+            claimed: false,
+        };
+        let fill = self.underrun == Underrun::SilenceFill;
+        self.read_view(view, dst, &mut [], fill)
     }
 
     /// Whether a read of `len` bytes has the outcome a fresh look at the
