@@ -792,3 +792,31 @@ fn overwrite_oldest_full_ring_never_reads_empty() {
         assert!(!got.underrun);
     });
 }
+
+/// (d) again, through a read grant: a streaming `read` under
+/// `OverwriteOldest` takes its fast path (it claims, then loads the write
+/// position under the claim, and hands anything unusual to the general
+/// path), while a read grant always starts with the general path's pair of
+/// positions, whose discard-count check this exercises.
+///
+/// Preemption bound 2.
+#[test]
+fn overwrite_oldest_full_ring_never_grants_empty() {
+    check(Some(2), || {
+        let config = Config::raw(1, 2).overrun(Overrun::OverwriteOldest);
+        let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
+        let _ = tx.write(&frames(&[1, 2], 1)).unwrap();
+        let mut one = [0u8; 1];
+        assert_eq!(rx.read(&mut one).unwrap().data, 1); // streaming now
+        let _ = tx.write(&frame(3, 1)).unwrap(); // full
+        let producer = thread::spawn(move || {
+            for seq in 4..8 {
+                let _ = tx.write(&frame(seq, 1)).unwrap();
+            }
+            tx
+        });
+        let granted = rx.read_grant(1).len();
+        let _tx = producer.join().unwrap();
+        assert_eq!(granted, 1, "a full ring granted nothing");
+    });
+}
