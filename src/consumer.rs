@@ -772,7 +772,7 @@ impl<'a> Consumer<'a> {
                 cached
             };
             if len <= available && self.geometry.whole_blocks_small(len) {
-                self.take(dst, available);
+                self.take_as::<false>(dst, available);
                 let after = available - len;
                 return Ok(ReadOutcome {
                     data: len,
@@ -886,12 +886,6 @@ impl<'a> Consumer<'a> {
             low_watermark: edge,
             ..ReadOutcome::default()
         }
-    }
-
-    /// [`take_as`](Self::take_as) on a handle that is not hardened.
-    #[inline(always)]
-    fn take(&mut self, dst: &mut [u8], available: usize) {
-        self.take_as::<false>(dst, available);
     }
 
     /// The short read: copies `dst.len() <= available` bytes from `read`,

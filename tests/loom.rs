@@ -763,6 +763,29 @@ fn counters_while_writing() {
     });
 }
 
+/// A 2-byte `OverwriteOldest` ring, streaming and full, while a producer
+/// thread makes four overrunning writes (each discards one frame and adds
+/// one, so the ring is full at every instant and the read position comes
+/// back to the same value); `take` takes one frame meanwhile and returns
+/// what it saw.
+fn full_ring_racing_overruns<T>(take: impl Fn(&mut pcm_ring::Consumer<'_>) -> T) -> T {
+    let config = Config::raw(1, 2).overrun(Overrun::OverwriteOldest);
+    let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
+    let _ = tx.write(&frames(&[1, 2], 1)).unwrap();
+    let mut one = [0u8; 1];
+    assert_eq!(rx.read(&mut one).unwrap().data, 1); // streaming now
+    let _ = tx.write(&frame(3, 1)).unwrap(); // full
+    let producer = thread::spawn(move || {
+        for seq in 4..8 {
+            let _ = tx.write(&frame(seq, 1)).unwrap();
+        }
+        tx
+    });
+    let seen = take(&mut rx);
+    let _tx = producer.join().unwrap();
+    seen
+}
+
 /// (d) ABA on the read position: a ring that is full at every instant
 /// (each overrunning write discards one frame and adds one) must never read
 /// as empty. Four discards bring the read position of a 2-byte ring back to
@@ -774,20 +797,7 @@ fn counters_while_writing() {
 #[test]
 fn overwrite_oldest_full_ring_never_reads_empty() {
     check(Some(2), || {
-        let config = Config::raw(1, 2).overrun(Overrun::OverwriteOldest);
-        let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
-        let _ = tx.write(&frames(&[1, 2], 1)).unwrap();
-        let mut one = [0u8; 1];
-        assert_eq!(rx.read(&mut one).unwrap().data, 1); // streaming now
-        let _ = tx.write(&frame(3, 1)).unwrap(); // full
-        let producer = thread::spawn(move || {
-            for seq in 4..8 {
-                let _ = tx.write(&frame(seq, 1)).unwrap();
-            }
-            tx
-        });
-        let got = rx.read(&mut one).unwrap();
-        let _tx = producer.join().unwrap();
+        let got = full_ring_racing_overruns(|rx| rx.read(&mut [0u8; 1]).unwrap());
         assert_eq!(got.data, 1, "a full ring read as empty: {got:?}");
         assert!(!got.underrun);
     });
@@ -803,20 +813,7 @@ fn overwrite_oldest_full_ring_never_reads_empty() {
 #[test]
 fn overwrite_oldest_full_ring_never_grants_empty() {
     check(Some(2), || {
-        let config = Config::raw(1, 2).overrun(Overrun::OverwriteOldest);
-        let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
-        let _ = tx.write(&frames(&[1, 2], 1)).unwrap();
-        let mut one = [0u8; 1];
-        assert_eq!(rx.read(&mut one).unwrap().data, 1); // streaming now
-        let _ = tx.write(&frame(3, 1)).unwrap(); // full
-        let producer = thread::spawn(move || {
-            for seq in 4..8 {
-                let _ = tx.write(&frame(seq, 1)).unwrap();
-            }
-            tx
-        });
-        let granted = rx.read_grant(1).len();
-        let _tx = producer.join().unwrap();
+        let granted = full_ring_racing_overruns(|rx| rx.read_grant(1).len());
         assert_eq!(granted, 1, "a full ring granted nothing");
     });
 }
