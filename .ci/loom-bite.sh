@@ -46,7 +46,7 @@ declare -A catchers=(
     [cache_edges]="cache_keeps_edges_exact"
     [peak_from_cache]="peak_fill_is_a_fill_the_ring_had"
     [overwrite_own_read]="overwrite_consumer_starts_from_the_shared_read_position"
-    [counter_in_place]="counters::loom_tests::hot_counter_in_place_then_carry counters::loom_tests::other_counters_never_in_place"
+    [counter_in_place]="counters::loom_tests::hot_counter_in_place_then_carry counters::loom_tests::alone_counter_in_place_then_carry counters::loom_tests::other_counters_never_in_place"
 )
 
 # Orderings that the protocol no longer relies on, with the reason. A model

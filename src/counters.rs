@@ -258,18 +258,41 @@ impl<const N: usize> Snapshot<N> {
     }
 }
 
+/// One side's counters: its exact totals and how much of them the shared
+/// [`Snapshot`] already shows.
+///
+/// Every operation changes some totals and then publishes, so a publish
+/// sees the changes of one operation. Most operations change one counter
+/// by a little: the hot counter (bytes written, or read) on the data path,
+/// or one silence counter while an empty ring is read. Such a change is
+/// stored in place, as the low word of that counter in the slot readers
+/// are pointed at: one store, and a reader sees either the old or the new
+/// total, both complete snapshots. Each slot takes in place one counter
+/// only (two counters changed in place one after the other would let a
+/// reader combine the old value of one with the new value of the other),
+/// and only while its high word stays (a reader could combine an old high
+/// word with a new low one). Anything else is a full update into the other
+/// slot.
 pub(crate) struct Tally<const N: usize> {
     /// The totals, exact; only this side changes them.
     now: [u64; N],
-    /// What each slot of the shared [`Snapshot`] holds.
-    slot_holds: [[u64; N]; 2],
     /// The shared generation, which only this side writes.
     gen: u32,
     /// The hot counter may be published in place while it is below this:
     /// the end of the 32-bit range of the value the current slot holds (so
     /// that only its low word changes), or 0 once another counter changed
-    /// since the last full update. One comparison decides the common case.
+    /// since the last full update, or while the slot takes another counter
+    /// in place. One comparison decides the common case.
     in_place_below: u64,
+    /// The counter other than the hot one that
+    /// [`publish_alone`](Self::publish_alone) may store in place into the
+    /// current slot (`N`: none), ...
+    alone: usize,
+    /// ... while it is below this (0 once any other counter changed since
+    /// the last full update) ...
+    alone_below: u64,
+    /// ... and the hot counter still has the total the slot holds.
+    hot_held: u64,
     /// The slot readers are pointed at (`false`: 0, `true`: 1).
     current: bool,
 }
@@ -282,19 +305,21 @@ impl<const N: usize> Tally<N> {
     pub(crate) const fn new() -> Self {
         Tally {
             now: [0; N],
-            slot_holds: [[0; N]; 2],
             gen: 0,
             in_place_below: 1 << 32,
+            alone: N,
+            alone_below: 0,
+            hot_held: 0,
             current: false,
         }
     }
 
-    /// The total of counter `index` (0 for an index out of range).
     /// The totals as they are now (published or not).
     pub(crate) fn values(&self) -> [u64; N] {
         self.now
     }
 
+    /// The total of counter `index` (0 for an index out of range).
     #[inline]
     pub(crate) fn get(&self, index: usize) -> u64 {
         self.now.get(index).copied().unwrap_or(0)
@@ -306,9 +331,7 @@ impl<const N: usize> Tally<N> {
     pub(crate) fn add(&mut self, index: usize, by: u64) {
         if let Some(value) = self.now.get_mut(index) {
             *value = value.wrapping_add(by);
-            if index != HOT {
-                self.in_place_below = 0;
-            }
+            self.changed(index);
         }
     }
 
@@ -318,71 +341,87 @@ impl<const N: usize> Tally<N> {
         if let Some(now) = self.now.get_mut(index) {
             if value > *now {
                 *now = value;
-                if index != HOT {
-                    self.in_place_below = 0;
-                }
+                self.changed(index);
+            }
+        }
+    }
+
+    /// Counter `index` changed: what may still be stored in place.
+    #[inline(always)]
+    fn changed(&mut self, index: usize) {
+        if cfg!(pcm_ring_weaken = "counter_in_place") {
+            return;
+        }
+        if index != HOT {
+            self.in_place_below = 0;
+            if index != self.alone {
+                self.alone_below = 0;
             }
         }
     }
 
     /// Publishes the totals into `shared`: in place if only the hot
-    /// counter's low word changed (see the type's docs), else by filling the
-    /// slot readers are not pointed at, storing only the words that differ
-    /// from what it holds, then pointing the generation at it.
+    /// counter's low word changed (see the type's docs), else by a full
+    /// update.
     #[inline(always)]
     pub(crate) fn publish(&mut self, shared: &Snapshot<N>) {
         if cfg!(pcm_ring_weaken = "counter_in_place") {
-            if self.publish_any_in_place(shared) {
-                return;
-            }
-        } else {
-            let value = self.get(HOT);
-            if value < self.in_place_below {
-                if let Some(word) = shared.slots[usize::from(self.current)].get(HOT) {
-                    // Release: as for the words of a full update.
-                    word[0].store(value as u32, COUNTER_WRITE);
-                }
+            return self.publish_in_place_weakened(shared);
+        }
+        let value = self.get(HOT);
+        if value < self.in_place_below {
+            if let Some(word) = shared.slots[usize::from(self.current)].get(HOT) {
+                // Release: as for the words of a full update.
+                word[0].store(value as u32, COUNTER_WRITE);
                 return;
             }
         }
         self.publish_full(shared);
     }
 
-    /// The weakened in-place update (`pcm_ring_weaken = "counter_in_place"`):
-    /// in place whenever a single counter differs from the current slot,
-    /// whichever it is and whichever of its words changed. Two such updates
-    /// in a row let a reader combine an old word of one with a new word of
-    /// another, and a carry lets it combine an old high word with a new low
-    /// one.
-    fn publish_any_in_place(&mut self, shared: &Snapshot<N>) -> bool {
-        let current = usize::from(self.current);
-        let holds = &mut self.slot_holds[current];
-        let mut changed = holds
-            .iter()
-            .zip(&self.now)
-            .enumerate()
-            .filter(|(_, (h, v))| h != v);
-        let Some((index, _)) = changed.next() else {
-            return true;
-        };
-        if changed.next().is_some() {
-            return false;
+    /// Publishes an operation that changed counter `index` and no other
+    /// (the silence of a read that delivers no data): in place if the
+    /// current slot takes `index` in place and only its low word changed;
+    /// else a full update, after which the new slot takes `index` in
+    /// place. A change of any other counter since the last full update
+    /// (the caller's mistake) makes it a full update.
+    #[inline(always)]
+    pub(crate) fn publish_alone(&mut self, index: usize, shared: &Snapshot<N>) {
+        if cfg!(pcm_ring_weaken = "counter_in_place") {
+            return self.publish_in_place_weakened(shared);
         }
-        let (Some(held), Some(&value), Some(word)) = (
-            holds.get_mut(index),
-            self.now.get(index),
-            shared.slots[current].get(index),
-        ) else {
-            return false;
-        };
-        word[0].store(value as u32, COUNTER_WRITE);
-        word[1].store((value >> 32) as u32, COUNTER_WRITE);
-        *held = value;
-        self.in_place_below = in_place_below(self.get(HOT));
-        true
+        let value = self.get(index);
+        if index == self.alone && value < self.alone_below && self.get(HOT) == self.hot_held {
+            if let Some(word) = shared.slots[usize::from(self.current)].get(index) {
+                // Release: as for the words of a full update.
+                word[0].store(value as u32, COUNTER_WRITE);
+                return;
+            }
+        }
+        self.publish_full(shared);
+        if index != HOT && index < N {
+            self.in_place_below = 0;
+            self.alone = index;
+            self.alone_below = in_place_below(value);
+        }
     }
 
-    /// The double-buffered update.
+    /// The weakened in-place update (`pcm_ring_weaken = "counter_in_place"`):
+    /// every word stored in place into the current slot, whatever changed.
+    /// Two counters changed one after the other let a reader combine an old
+    /// value of one with a new value of the other, and a carry lets it
+    /// combine an old high word with a new low one.
+    fn publish_in_place_weakened(&mut self, shared: &Snapshot<N>) {
+        let slot = &shared.slots[usize::from(self.current)];
+        for (&value, word) in self.now.iter().zip(slot) {
+            word[0].store(value as u32, COUNTER_WRITE);
+            word[1].store((value >> 32) as u32, COUNTER_WRITE);
+        }
+    }
+
+    /// The double-buffered update: every word of the slot readers are not
+    /// pointed at, then the generation pointing at it. Afterwards the new
+    /// slot takes the hot counter in place.
     #[inline(never)]
     fn publish_full(&mut self, shared: &Snapshot<N>) {
         let start = self.gen.wrapping_add(1);
@@ -392,37 +431,28 @@ impl<const N: usize> Tally<N> {
         // points at complete (the previous update's).
         shared.gen.store(start, COUNTER_WRITE);
         // Release on every word: a reader that sees one sees the odd value
-        // above too, so it knows the slot was being rewritten.
-        let holds = &mut self.slot_holds[index];
-        if let (Some(held), Some(&value)) = (holds.get_mut(HOT), self.now.get(HOT)) {
-            // The low word of the hot counter in this slot is whatever the
-            // in-place updates stored while it was current (not recorded,
-            // to keep them short): mark it different from the new value so
-            // that it is stored.
-            *held = (*held & !u64::from(u32::MAX)) | u64::from(!(value as u32));
-        }
-        for ((held, &value), word) in holds.iter_mut().zip(&self.now).zip(&shared.slots[index]) {
-            if *held != value {
-                let (lo, hi) = (value as u32, (value >> 32) as u32);
-                if *held as u32 != lo {
-                    word[0].store(lo, COUNTER_WRITE);
-                }
-                if (*held >> 32) as u32 != hi {
-                    word[1].store(hi, COUNTER_WRITE);
-                }
-                *held = value;
-            }
+        // above too, so it knows the slot was being rewritten. Every word,
+        // changed or not: the slot's in-place counter may hold a low word
+        // the update before last stored, and a dozen stores to this side's own
+        // line cost less than deciding which to skip.
+        for (&value, word) in self.now.iter().zip(&shared.slots[index]) {
+            word[0].store(value as u32, COUNTER_WRITE);
+            word[1].store((value >> 32) as u32, COUNTER_WRITE);
         }
         shared.gen.store(done, COUNTER_WRITE);
         self.gen = done;
         self.current = index == 1;
-        self.in_place_below = in_place_below(self.get(HOT));
+        let hot = self.get(HOT);
+        self.in_place_below = in_place_below(hot);
+        self.hot_held = hot;
+        self.alone = N;
+        self.alone_below = 0;
     }
 }
 
-/// The end of the 32-bit range `held` is in: the hot counter can be stored
-/// in place (its low word alone) while it stays below. 0 (never in place)
-/// at the very top, where the end would wrap.
+/// The end of the 32-bit range `held` is in: a counter can be stored in
+/// place (its low word alone) while it stays below. 0 (never in place) at
+/// the very top, where the end would wrap.
 #[inline]
 fn in_place_below(held: u64) -> u64 {
     (held | u64::from(u32::MAX)).wrapping_add(1)
@@ -437,11 +467,25 @@ mod loom_tests {
     use super::*;
     use loom::sync::Arc;
 
-    /// Sets the tally's totals to `values` the way the handles change them
-    /// (through `add`, which tracks what changed).
-    fn set<const N: usize>(tally: &mut Tally<N>, values: [u64; N]) {
+    /// Changes the tally's totals to `values` the way the handles do
+    /// (through `add`, which tracks what changed) and publishes them as the
+    /// handles do: with [`Tally::publish_alone`] when one counter other
+    /// than the hot one changed, else with [`Tally::publish`].
+    fn update<const N: usize>(tally: &mut Tally<N>, shared: &Snapshot<N>, values: [u64; N]) {
+        let mut changed = 0;
+        let mut last = 0;
         for (index, value) in values.into_iter().enumerate() {
-            tally.add(index, value.wrapping_sub(tally.get(index)));
+            let by = value.wrapping_sub(tally.get(index));
+            if by != 0 {
+                tally.add(index, by);
+                changed += 1;
+                last = index;
+            }
+        }
+        if changed == 1 && last != HOT {
+            tally.publish_alone(last, shared);
+        } else {
+            tally.publish(shared);
         }
     }
 
@@ -458,8 +502,7 @@ mod loom_tests {
                 loom::thread::spawn(move || {
                     let mut tally = Tally::<N>::new();
                     for &values in updates {
-                        set(&mut tally, values);
-                        tally.publish(&shared);
+                        update(&mut tally, &shared, values);
                     }
                 })
             };
@@ -501,5 +544,14 @@ mod loom_tests {
     #[test]
     fn other_counters_never_in_place() {
         model(&[[0, 1, 0], [0, 1, 1]]);
+    }
+
+    /// Another counter alone (the silence of reads of an empty ring): a
+    /// full update of counter 1 alone, which makes the new slot take it in
+    /// place, one in place (low word only), then a carry into its high
+    /// word, which must not be stored in place. Preemption bound 3.
+    #[test]
+    fn alone_counter_in_place_then_carry() {
+        model(&[[0, 0xFFFF_FFFE], [0, 0xFFFF_FFFF], [0, 0x1_0000_0000]]);
     }
 }
