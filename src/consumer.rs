@@ -798,6 +798,11 @@ impl<'a> Consumer<'a> {
                 return Ok(out);
             }
         }
+        if self.underrun == Underrun::SilenceFill && !self.overwrite && !self.check_peer {
+            if let Some(out) = self.read_silence(dst) {
+                return Ok(out);
+            }
+        }
         self.check_blocks(dst.len())?;
         if self.check_peer && self.streaming && !self.overwrite {
             return Ok(if self.shared.untrusted() {
@@ -808,6 +813,59 @@ impl<'a> Consumer<'a> {
         }
         let fill = self.underrun == Underrun::SilenceFill;
         Ok(self.read_parts(dst, &mut [], fill))
+    }
+
+    /// A read under [`Underrun::SilenceFill`] that delivers no data, in one
+    /// process and not under `OverwriteOldest` (where the producer moves
+    /// the read position, and an empty ring takes the general path's
+    /// consistent look): the ring is empty (an underrun if streaming), or
+    /// priming and not yet at its threshold. Only silence and its counters
+    /// change, so it looks once, fills, and publishes (priming silence in
+    /// place from the second such read on, see [`Tally`]). `None` leaves
+    /// the read to the general path: data to deliver, the end of the
+    /// stream, an empty or partial-block destination.
+    #[inline(always)]
+    fn read_silence(&mut self, dst: &mut [u8]) -> Option<ReadOutcome> {
+        let len = dst.len();
+        let g = self.geometry;
+        if len == 0 || u32::try_from(len).is_err() || !g.whole_blocks_small(len) {
+            return None;
+        }
+        let header = self.shared.header();
+        // Before the write position: if the end is seen, so is the last
+        // write.
+        if finished_in(header) {
+            return None;
+        }
+        let available = if CONSUMER_CACHE_REFRESH {
+            g.distance(self.read, header.write.load(OBSERVE_WRITE) as usize)
+        } else {
+            self.cached.get()
+        };
+        if self.delivers(available, false) {
+            return None;
+        }
+        self.silence.fill(dst);
+        self.cached.set(available);
+        let mut out = ReadOutcome {
+            silence: len,
+            ..ReadOutcome::default()
+        };
+        if self.streaming {
+            // Empty while streaming: an underrun (two counters).
+            out.underrun = true;
+            self.tally.add(field::UNDERRUNS, 1);
+            self.tally.add(field::SILENCE_UNDERRUN, len as u64);
+            self.ran_dry();
+            self.publish_counters();
+        } else {
+            self.tally.add(field::SILENCE_PRIMING, len as u64);
+            self.tally
+                .publish_alone(field::SILENCE_PRIMING, &header.consumer_counters);
+        }
+        out.priming = !self.streaming;
+        out.low_watermark = self.low_watermark_edge(available, available);
+        Some(out)
     }
 
     /// A streaming read of whole blocks on shared memory (not

@@ -1058,6 +1058,79 @@ fn priming_silence_is_counted_apart_from_underrun_silence() -> Result {
     Ok(())
 }
 
+/// Both sides' view of the counters: the producer's reads the consumer's
+/// published snapshot, the consumer's its own totals.
+#[track_caller]
+fn assert_counters(tx: &Producer<'_>, rx: &Consumer<'_>, want: &Totals, ctx: &str) {
+    assert_eq!(&totals(rx.counters()), want, "{ctx}: the consumer's view");
+    assert_eq!(&totals(tx.counters()), want, "{ctx}: the producer's view");
+}
+
+/// Reads of an empty ring, many in a row (published in place after the
+/// first), between data reads and writes: every snapshot of the counters is
+/// exact after every call, from either side, and the destination is all
+/// silence.
+#[test]
+fn empty_ring_reads_keep_the_counters_exact() -> Result {
+    for rearm in [
+        ReArm::Prime {
+            restart_threshold: 8,
+        },
+        ReArm::Immediate,
+    ] {
+        let config = Config::raw(4, 64).silence(Silence::U16_LE).rearm(rearm);
+        let (mut tx, mut rx) = pcm_ring::heap(&config)?;
+        let mut want = Totals::default();
+        let mut out = [0xEE; 16];
+        for round in 0..3u8 {
+            let ctx = format!("{rearm:?}, round {round}");
+            for len in [16, 4, 8, 16, 12] {
+                out.fill(0xEE);
+                let streaming = rx.is_streaming();
+                let got = rx.read(&mut out[..len])?;
+                assert_eq!((got.data, got.silence), (0, len), "{ctx}");
+                // Empty while streaming is an underrun, else priming.
+                assert_eq!(got.underrun, streaming, "{ctx}");
+                assert_eq!(got.priming, !rx.is_streaming(), "{ctx}");
+                if streaming {
+                    want.underruns += 1;
+                    want.silence_underrun += len as u64;
+                } else {
+                    want.silence_priming += len as u64;
+                }
+                assert!(out[..len].chunks(2).all(|s| s == [0x00, 0x80]), "{ctx}");
+                assert!(out[len..].iter().all(|&b| b == 0xEE), "{ctx}");
+                assert_counters(&tx, &rx, &want, &format!("{ctx}, {len} bytes"));
+            }
+            let _ = tx.write(&bytes(round * 16, 8))?;
+            want.written += 8;
+            let got = rx.read(&mut out[..4])?;
+            assert_eq!((got.data, got.silence), (4, 0), "{ctx}");
+            assert_eq!(out[..4], bytes(round * 16, 4)[..], "{ctx}");
+            want.read += 4;
+            assert_counters(&tx, &rx, &want, &ctx);
+            // The rest, then an underrun (which re-arms priming under
+            // `ReArm::Prime`).
+            let got = rx.read(&mut out[..8])?;
+            assert_eq!((got.data, got.silence, got.underrun), (4, 4, true), "{ctx}");
+            want.read += 4;
+            want.underruns += 1;
+            want.silence_underrun += 4;
+            assert_counters(&tx, &rx, &want, &ctx);
+            assert_eq!(rx.is_streaming(), rearm == ReArm::Immediate, "{ctx}");
+        }
+        tx.finish();
+        let got = rx.read(&mut out[..8])?;
+        assert_eq!(
+            (got.silence, got.end_of_stream, got.underrun),
+            (8, true, false)
+        );
+        want.silence_end += 8;
+        assert_counters(&tx, &rx, &want, "end of stream");
+    }
+    Ok(())
+}
+
 /// One "tick" a millisecond: the producer writes one block (unless it
 /// stalls), then the consumer reads one block. Returns the data bytes of each
 /// read.
