@@ -276,6 +276,13 @@ impl<const N: usize> Snapshot<N> {
 pub(crate) struct Tally<const N: usize> {
     /// The totals, exact; only this side changes them.
     now: [u64; N],
+    /// What each slot of the shared [`Snapshot`] holds, but for the low
+    /// word of a counter stored in place while the slot was current (not
+    /// recorded, to keep those stores short).
+    slot_holds: [[u64; N]; 2],
+    /// The counter other than the hot one each slot took in place while it
+    /// was current (`N`: none).
+    slot_alone: [usize; 2],
     /// The shared generation, which only this side writes.
     gen: u32,
     /// The hot counter may be published in place while it is below this:
@@ -305,6 +312,8 @@ impl<const N: usize> Tally<N> {
     pub(crate) const fn new() -> Self {
         Tally {
             now: [0; N],
+            slot_holds: [[0; N]; 2],
+            slot_alone: [N; 2],
             gen: 0,
             in_place_below: 1 << 32,
             alone: N,
@@ -403,6 +412,7 @@ impl<const N: usize> Tally<N> {
             self.in_place_below = 0;
             self.alone = index;
             self.alone_below = in_place_below(value);
+            self.slot_alone[usize::from(self.current)] = index;
         }
     }
 
@@ -419,9 +429,10 @@ impl<const N: usize> Tally<N> {
         }
     }
 
-    /// The double-buffered update: every word of the slot readers are not
-    /// pointed at, then the generation pointing at it. Afterwards the new
-    /// slot takes the hot counter in place.
+    /// The double-buffered update: the words of the slot readers are not
+    /// pointed at that differ from what it holds, then the generation
+    /// pointing at it. Afterwards the new slot takes the hot counter in
+    /// place.
     #[inline(never)]
     fn publish_full(&mut self, shared: &Snapshot<N>) {
         let start = self.gen.wrapping_add(1);
@@ -431,17 +442,34 @@ impl<const N: usize> Tally<N> {
         // points at complete (the previous update's).
         shared.gen.store(start, COUNTER_WRITE);
         // Release on every word: a reader that sees one sees the odd value
-        // above too, so it knows the slot was being rewritten. Every word,
-        // changed or not: the slot's in-place counter may hold a low word
-        // the update before last stored, and a dozen stores to this side's own
-        // line cost less than deciding which to skip.
-        for (&value, word) in self.now.iter().zip(&shared.slots[index]) {
-            word[0].store(value as u32, COUNTER_WRITE);
-            word[1].store((value >> 32) as u32, COUNTER_WRITE);
+        // above too, so it knows the slot was being rewritten.
+        let holds = &mut self.slot_holds[index];
+        // The low words of the counters stored in place while this slot was
+        // current are whatever those stores left (not recorded): mark them
+        // different from the new values, so that they are stored.
+        for field in [HOT, self.slot_alone[index]] {
+            if let (Some(held), Some(&value)) = (holds.get_mut(field), self.now.get(field)) {
+                *held = (*held & !u64::from(u32::MAX)) | u64::from(!(value as u32));
+            }
+        }
+        // Only the words that changed: fewer stores for a reader's core to
+        // see, and fewer steps for the loom models to interleave.
+        for ((held, &value), word) in holds.iter_mut().zip(&self.now).zip(&shared.slots[index]) {
+            if *held != value {
+                let (lo, hi) = (value as u32, (value >> 32) as u32);
+                if *held as u32 != lo {
+                    word[0].store(lo, COUNTER_WRITE);
+                }
+                if (*held >> 32) as u32 != hi {
+                    word[1].store(hi, COUNTER_WRITE);
+                }
+                *held = value;
+            }
         }
         shared.gen.store(done, COUNTER_WRITE);
         self.gen = done;
         self.current = index == 1;
+        self.slot_alone[index] = N;
         let hot = self.get(HOT);
         self.in_place_below = in_place_below(hot);
         self.hot_held = hot;
