@@ -803,6 +803,14 @@ impl<'a> Consumer<'a> {
                 return Ok(out);
             }
         }
+        self.read_general(dst)
+    }
+
+    /// [`read`](Self::read) when neither short path applies. Out of line
+    /// from `read_slow`, so that the short paths do not pay for the
+    /// registers it needs.
+    #[inline(never)]
+    fn read_general(&mut self, dst: &mut [u8]) -> Result<ReadOutcome, ReadError> {
         self.check_blocks(dst.len())?;
         if self.check_peer && self.streaming && !self.overwrite {
             return Ok(if self.shared.untrusted() {

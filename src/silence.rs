@@ -305,7 +305,9 @@ mod tests {
                 (0..len as u8).map(|i| i.wrapping_mul(37) ^ 0x5A).collect();
             let s = Silence::from_pattern(&pattern).unwrap();
             assert_eq!(s.pattern(), &pattern[..]);
-            for n in [0, 1, len, 23, 24, 31, 32, 33, 100, 1920] {
+            for n in [
+                0, 1, len, 23, 24, 31, 32, 33, 100, 191, 192, 193, 255, 256, 257, 1920, 4099,
+            ] {
                 let mut buf = std::vec![0xEEu8; n];
                 s.fill(&mut buf);
                 let want: std::vec::Vec<u8> = (0..n).map(|i| pattern[i % len]).collect();
