@@ -280,8 +280,9 @@ pub(crate) struct Tally<const N: usize> {
     /// word of a counter stored in place while the slot was current (not
     /// recorded, to keep those stores short).
     slot_holds: [[u64; N]; 2],
-    /// The counter other than the hot one each slot took in place while it
-    /// was current (`N`: none).
+    /// The counter other than the hot one each slot takes, or took, in
+    /// place while it is current (`N`: none): the current slot's is the
+    /// one [`publish_alone`](Self::publish_alone) may store in place.
     slot_alone: [usize; 2],
     /// The shared generation, which only this side writes.
     gen: u32,
@@ -291,15 +292,10 @@ pub(crate) struct Tally<const N: usize> {
     /// since the last full update, or while the slot takes another counter
     /// in place. One comparison decides the common case.
     in_place_below: u64,
-    /// The counter other than the hot one that
-    /// [`publish_alone`](Self::publish_alone) may store in place into the
-    /// current slot (`N`: none), ...
-    alone: usize,
-    /// ... while it is below this (0 once any other counter changed since
-    /// the last full update) ...
+    /// The current slot's counter taken in place alone (`slot_alone`) may
+    /// be stored in place while it is below this: 0 once any other counter
+    /// changed since the last full update.
     alone_below: u64,
-    /// ... and the hot counter still has the total the slot holds.
-    hot_held: u64,
     /// The slot readers are pointed at (`false`: 0, `true`: 1).
     current: bool,
 }
@@ -316,9 +312,7 @@ impl<const N: usize> Tally<N> {
             slot_alone: [N; 2],
             gen: 0,
             in_place_below: 1 << 32,
-            alone: N,
             alone_below: 0,
-            hot_held: 0,
             current: false,
         }
     }
@@ -363,7 +357,7 @@ impl<const N: usize> Tally<N> {
         }
         if index != HOT {
             self.in_place_below = 0;
-            if index != self.alone {
+            if index != self.slot_alone[usize::from(self.current)] {
                 self.alone_below = 0;
             }
         }
@@ -400,8 +394,14 @@ impl<const N: usize> Tally<N> {
             return self.publish_in_place_weakened(shared);
         }
         let value = self.get(index);
-        if index == self.alone && value < self.alone_below && self.get(HOT) == self.hot_held {
-            if let Some(word) = shared.slots[usize::from(self.current)].get(index) {
+        let current = usize::from(self.current);
+        // The hot counter is not stored in place while a slot takes another
+        // (`in_place_below` is 0), so the slot's record of it is exact.
+        if index == self.slot_alone[current]
+            && value < self.alone_below
+            && Some(&self.get(HOT)) == self.slot_holds[current].get(HOT)
+        {
+            if let Some(word) = shared.slots[current].get(index) {
                 // Release: as for the words of a full update.
                 word[0].store(value as u32, COUNTER_WRITE);
                 return;
@@ -410,7 +410,6 @@ impl<const N: usize> Tally<N> {
         self.publish_full(shared);
         if index != HOT && index < N {
             self.in_place_below = 0;
-            self.alone = index;
             self.alone_below = in_place_below(value);
             self.slot_alone[usize::from(self.current)] = index;
         }
@@ -470,10 +469,7 @@ impl<const N: usize> Tally<N> {
         self.gen = done;
         self.current = index == 1;
         self.slot_alone[index] = N;
-        let hot = self.get(HOT);
-        self.in_place_below = in_place_below(hot);
-        self.hot_held = hot;
-        self.alone = N;
+        self.in_place_below = in_place_below(self.get(HOT));
         self.alone_below = 0;
     }
 }
