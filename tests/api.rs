@@ -1119,6 +1119,18 @@ fn empty_ring_reads_keep_the_counters_exact() -> Result {
             assert_counters(&tx, &rx, &want, &ctx);
             assert_eq!(rx.is_streaming(), rearm == ReArm::Immediate, "{ctx}");
         }
+        // A partial block is refused, on an empty ring too: nothing
+        // written, nothing counted.
+        out.fill(0xEE);
+        assert_eq!(
+            rx.read(&mut out[..6]),
+            Err(ReadError::NotWholeBlocks {
+                len: 6,
+                block_align: 4
+            })
+        );
+        assert!(out.iter().all(|&b| b == 0xEE));
+        assert_counters(&tx, &rx, &want, "a partial block");
         tx.finish();
         let got = rx.read(&mut out[..8])?;
         assert_eq!(
