@@ -773,13 +773,7 @@ impl<'a> Consumer<'a> {
             };
             if len <= available && self.geometry.whole_blocks_small(len) {
                 self.take_as::<false>(dst, available);
-                let after = available - len;
-                return Ok(ReadOutcome {
-                    data: len,
-                    low_watermark: self.low_watermark_edge(available, after),
-                    end_of_stream: finished && after == 0,
-                    ..ReadOutcome::default()
-                });
+                return Ok(self.took(len, available, finished));
             }
         }
         // Not all there, not streaming, `OverwriteOldest`, shared memory
@@ -898,13 +892,7 @@ impl<'a> Consumer<'a> {
             .unwrap_or(0);
         if len <= available && !self.fault.get() {
             self.take_as::<HARDENED>(dst, available);
-            let after = available - len;
-            return ReadOutcome {
-                data: len,
-                low_watermark: self.low_watermark_edge(available, after),
-                end_of_stream: finished && after == 0,
-                ..ReadOutcome::default()
-            };
+            return self.took(len, available, finished);
         }
         // Not enough, or broken: finish with this one look.
         let view = View {
@@ -1023,13 +1011,21 @@ impl<'a> Consumer<'a> {
         header.read.store(self.read as u32, PUBLISH_READ);
         self.tally.add(field::READ, len as u64);
         self.publish_counters();
+        Some(self.took(len, available, finished))
+    }
+
+    /// The outcome of a read that took all `len` bytes it asked for out of
+    /// `available` (so no silence and no underrun): the low-watermark edge,
+    /// and the end of the stream if `finished` and nothing is left.
+    #[inline(always)]
+    fn took(&mut self, len: usize, available: usize, finished: bool) -> ReadOutcome {
         let after = available - len;
-        Some(ReadOutcome {
+        ReadOutcome {
             data: len,
             low_watermark: self.low_watermark_edge(available, after),
             end_of_stream: finished && after == 0,
             ..ReadOutcome::default()
-        })
+        }
     }
 
     /// Reads typed samples; `dst` must hold whole frames, and counts in the
