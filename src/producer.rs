@@ -564,21 +564,34 @@ impl<'a> Producer<'a> {
         // read position.
         let len = src.len();
         if !self.blocked && len <= self.room.get() && self.geometry.whole_blocks_small(len) {
-            self.copy_at_trusted(src);
-            self.publish_with::<false>(len);
-            self.publish_counters();
-            return Ok(WriteOutcome {
-                written: len,
-                ..WriteOutcome::default()
-            });
+            return Ok(self.write_trusted(src));
         }
         self.write_slow(src)
+    }
+
+    /// The fast path's write: `src` is whole blocks that fit in the cached
+    /// free space, and the handle is not `blocked`.
+    #[inline(always)]
+    fn write_trusted(&mut self, src: &[u8]) -> WriteOutcome {
+        let len = src.len();
+        self.copy_at_trusted(src);
+        self.publish_with::<false>(len);
+        self.publish_counters();
+        WriteOutcome {
+            written: len,
+            ..WriteOutcome::default()
+        }
     }
 
     /// [`write`](Self::write) when the cached free space is not enough (or
     /// the call is an error).
     #[inline(never)]
     fn write_slow(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
+        match self.look_again(src.len()) {
+            Some(Ok(())) => return Ok(self.write_trusted(src)),
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
         self.begin_op();
         self.check_block_boundary()?;
         let len = src.len();
@@ -715,6 +728,23 @@ impl<'a> Producer<'a> {
                 len,
             });
         }
+        self.grant_slow(len)
+    }
+
+    /// [`grant`](Self::grant) when the cached free space is not enough (or
+    /// the call is an error).
+    #[inline(never)]
+    fn grant_slow(&mut self, len: usize) -> Result<WriteGrant<'_, 'a>, WriteError> {
+        match self.look_again(len) {
+            Some(Ok(())) => {
+                return Ok(WriteGrant {
+                    producer: self,
+                    len,
+                })
+            }
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
         self.begin_op();
         self.check_block_boundary()?;
         let (capacity, block) = (self.geometry.capacity, self.geometry.block_align);
@@ -767,6 +797,38 @@ impl<'a> Producer<'a> {
         } else {
             Ok(())
         }
+    }
+
+    /// The second look of `write` and `grant`, when the cached free space
+    /// was not enough for `len` bytes: in one process with nothing held or
+    /// finished (not `blocked`), one load of the read position, as rtrb and
+    /// ringbuf do. Not under `OverwriteOldest`, whose general path loads
+    /// the position itself to move it (a look here first would load it
+    /// twice on every overwriting write). `Some(Ok(()))`: `len` is whole blocks that fit now, so
+    /// the fast path's work follows; `Some(Err(Full))`: under
+    /// [`Overrun::Reject`] whole blocks that do not fit, refused (and
+    /// counted) against this fresh value without loading it again; `None`:
+    /// the general path decides (other policies, errors, a blocked handle).
+    #[inline(always)]
+    fn look_again(&mut self, len: usize) -> Option<Result<(), WriteError>> {
+        if self.blocked || self.overrun == Overrun::OverwriteOldest || !PRODUCER_CACHE_REFRESH {
+            return None;
+        }
+        let room = self.fresh_room_in_process();
+        self.room.set(room);
+        if len <= room {
+            // `len` is at most the capacity, as the one-multiplication test
+            // needs.
+            return self.geometry.whole_blocks_small(len).then_some(Ok(()));
+        }
+        if self.overrun == Overrun::Reject && self.geometry.rem_blocks(len) == 0 {
+            self.count_refused();
+            return Some(Err(WriteError::Full {
+                needed: len,
+                free: room,
+            }));
+        }
+        None
     }
 
     /// Makes room for `want` bytes (`want <= capacity`) as far as the policy

@@ -472,6 +472,81 @@ fn write_full_under_reject_keeps_the_ring() -> Result {
     Ok(())
 }
 
+/// The producer's cached free space goes stale as the consumer reads: a
+/// write or grant that outgrows it looks at the read position again and
+/// goes ahead if the consumer made room, and a refusal reports the fresh
+/// free space, counted once. Errors keep their order: a partial block is
+/// `NotWholeBlocks` even when it also would not fit.
+#[test]
+fn writes_beyond_the_cached_free_space_look_again() -> Result {
+    for policy in [Overrun::Reject, Overrun::Truncate, Overrun::OverwriteOldest] {
+        let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(4, 16).overrun(policy))?;
+        let mut want = Vec::new();
+        for round in 0..6u8 {
+            // The ring holds 12 bytes: the producer's cache says 4 free.
+            let data = bytes(round.wrapping_mul(40), 12);
+            assert_eq!(tx.write(&data)?.written, 12, "{policy:?} round {round}");
+            want.extend_from_slice(&data);
+            // The consumer takes 8: 12 free, the cache still says 4.
+            let mut out = [0u8; 8];
+            assert_eq!(rx.read(&mut out)?.data, 8);
+            assert_eq!(out[..], want[..8]);
+            want.drain(..8);
+            // 8 and then 4 more fit only against a fresh read position.
+            let next = bytes(round.wrapping_mul(40).wrapping_add(12), 12);
+            assert_eq!(tx.write(&next[..8])?.written, 8, "{policy:?} round {round}");
+            let mut grant = tx.grant(4)?;
+            assert_eq!(grant.len(), 4);
+            let (a, b) = grant.as_mut_slices();
+            let split = a.len();
+            a.copy_from_slice(&next[8..8 + split]);
+            b.copy_from_slice(&next[8 + split..]);
+            grant.commit(4)?;
+            want.extend_from_slice(&next);
+            assert_eq!(rx.available(), 16);
+            if policy == Overrun::Reject {
+                let full = WriteError::Full { needed: 4, free: 0 };
+                assert_eq!(tx.write(&[0xEE; 4]), Err(full));
+                assert_eq!(tx.grant(4).err(), Some(full));
+                // Not whole blocks comes first, full or not.
+                let partial = WriteError::NotWholeBlocks {
+                    len: 6,
+                    block_align: 4,
+                };
+                assert_eq!(tx.write(&[0xEE; 6]), Err(partial));
+                assert_eq!(tx.grant(6).err(), Some(partial));
+                // The consumer frees 4: the refusal reports it.
+                let mut out = [0u8; 4];
+                assert_eq!(rx.read(&mut out)?.data, 4);
+                assert_eq!(out[..], want[..4]);
+                want.drain(..4);
+                let full = WriteError::Full { needed: 8, free: 4 };
+                assert_eq!(tx.write(&[0xEE; 8]), Err(full));
+                assert_eq!(tx.grant(8).err(), Some(full));
+            }
+            let got = drain(&mut rx);
+            assert_eq!(got, want, "{policy:?} round {round}");
+            want.clear();
+        }
+        let c = totals(rx.counters());
+        let refused = if policy == Overrun::Reject { 6 * 4 } else { 0 };
+        let read = 6 * 24;
+        assert_eq!(
+            c,
+            Totals {
+                written: read,
+                read,
+                refused,
+                ..Totals::default()
+            },
+            "{policy:?}"
+        );
+        assert_eq!(totals(tx.counters()), c, "{policy:?}");
+        assert_balanced(&tx, &rx);
+    }
+    Ok(())
+}
+
 #[test]
 fn held_partial_block_refuses_strict_writes_and_grants() -> Result {
     let (mut tx, mut rx) = pcm_ring::heap(&Config::raw(4, 16))?;
