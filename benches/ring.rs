@@ -208,23 +208,29 @@ fn plain_round_trip(
 
 /// Spins a little, then yields the core: both sides wait this way, so that a
 /// side whose peer was descheduled gives the core back (two cores only).
-struct Backoff(u32);
+/// It also counts how often its side had to wait: the side that waits less
+/// is the one that sets the pace.
+struct Backoff {
+    step: u32,
+    waits: usize,
+}
 
 impl Backoff {
     fn new() -> Self {
-        Backoff(0)
+        Backoff { step: 0, waits: 0 }
     }
 
     fn reset(&mut self) {
-        self.0 = 0;
+        self.step = 0;
     }
 
     fn snooze(&mut self) {
-        if self.0 < 6 {
-            for _ in 0..1u32 << self.0 {
+        self.waits += 1;
+        if self.step < 6 {
+            for _ in 0..1u32 << self.step {
                 std::hint::spin_loop();
             }
-            self.0 += 1;
+            self.step += 1;
         } else {
             std::thread::yield_now();
         }
@@ -248,8 +254,8 @@ fn two_threads(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(if quick() { 1 } else { 5 }));
     // The same variants, loops and pinning as the interleaved comparison
     // (`PCM_RING_TWO_THREADS=1`, see `benches/ring/threads.rs`).
-    for variant in threads::VARIANTS {
-        group.bench_function(BenchmarkId::new(variant.name, PERIOD), |b| {
+    for variant in &threads::variants() {
+        group.bench_function(BenchmarkId::new(&variant.name, PERIOD), |b| {
             b.iter_custom(|iters| (0..iters).map(|_| threads::stream(variant, chunks).0).sum())
         });
     }

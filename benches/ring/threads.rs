@@ -16,7 +16,12 @@
 //!   percentiles, and the ratio of pcm-ring's time to the best peer's: the
 //!   ratio of the medians, and the median (with the 10th and 90th
 //!   percentiles) of the ratios taken within each round, which cancels
-//!   slow stretches that last a round.
+//!   slow stretches that last a round. And how often each side had to wait
+//!   per chunk (a full ring for the producer, an empty one for the
+//!   consumer): the side that waits less sets the pace.
+//! - `PCM_RING_TWO_THREADS_RTRB_EXTRA=n` adds a calibration variant,
+//!   `rtrb+n`: rtrb with `n` iterations of an empty loop after each chunk on
+//!   both sides, to see what that much more work per call costs here.
 //!
 //! How each side waits: on a full or empty ring it spins a little, then
 //! yields (two cores: a side whose peer was descheduled gives the core
@@ -55,14 +60,15 @@ fn pin(_cpu: usize) -> bool {
     false
 }
 
-/// One side of a stream: moves `chunks` chunks.
-type Side = Box<dyn FnOnce(usize) + Send>;
+/// One side of a stream: moves `chunks` chunks; returns how often it had
+/// to wait (see `Backoff`).
+type Side = Box<dyn FnOnce(usize) -> usize + Send>;
 
 /// A variant: makes a fresh ring and its two sides.
 pub struct Variant {
     /// The benchmark id.
-    pub name: &'static str,
-    make: fn() -> (Side, Side),
+    pub name: String,
+    make: Box<dyn Fn() -> (Side, Side)>,
 }
 
 fn pcm_copy(policy: Overrun) -> (Side, Side) {
@@ -93,6 +99,7 @@ fn pcm_copy(policy: Overrun) -> (Side, Side) {
             }
             backoff.reset();
         }
+        backoff.waits
     };
     let consume = move |chunks: usize| {
         let mut dst = PageBuf::new(PERIOD, phase);
@@ -110,6 +117,7 @@ fn pcm_copy(policy: Overrun) -> (Side, Side) {
             }
             assert_eq!(black_box(&dst[..])[0], i as u8);
         }
+        backoff.waits
     };
     (Box::new(produce), Box::new(consume))
 }
@@ -143,6 +151,7 @@ fn pcm_zc(policy: Overrun) -> (Side, Side) {
             w1.copy_from_slice(s1);
             grant.commit(PERIOD).unwrap();
         }
+        backoff.waits
     };
     let consume = move |chunks: usize| {
         let mut dst = PageBuf::new(PERIOD, phase);
@@ -164,11 +173,23 @@ fn pcm_zc(policy: Overrun) -> (Side, Side) {
             backoff.reset();
             assert_eq!(black_box(&dst[..])[0], i as u8);
         }
+        backoff.waits
     };
     (Box::new(produce), Box::new(consume))
 }
 
-fn rtrb_sides() -> (Side, Side) {
+/// Extra work per chunk and side for the calibration variant: `extra`
+/// iterations of an empty loop that the optimiser must keep.
+#[inline(always)]
+fn extra_work(extra: u32) {
+    for k in 0..extra {
+        black_box(k);
+    }
+}
+
+/// rtrb's sides; `extra` adds [`extra_work`] after each chunk on both sides
+/// (0 for the peer itself).
+fn rtrb_sides(extra: u32) -> (Side, Side) {
     let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(RING);
     let phase = rtrb_phase(&mut tx);
     let produce = move |chunks: usize| {
@@ -190,7 +211,9 @@ fn rtrb_sides() -> (Side, Side) {
             s1.copy_to_uninit(w1);
             // SAFETY: both slices of the chunk were just initialised.
             unsafe { chunk.commit_all() };
+            extra_work(extra);
         }
+        backoff.waits
     };
     let consume = move |chunks: usize| {
         let mut dst = PageBuf::new(PERIOD, phase);
@@ -208,8 +231,10 @@ fn rtrb_sides() -> (Side, Side) {
             d0.copy_from_slice(r0);
             d1.copy_from_slice(r1);
             chunk.commit_all();
+            extra_work(extra);
             assert_eq!(black_box(&dst[..])[0], i as u8);
         }
+        backoff.waits
     };
     (Box::new(produce), Box::new(consume))
 }
@@ -233,6 +258,7 @@ fn ringbuf_sides() -> (Side, Side) {
                 sent += pushed;
             }
         }
+        backoff.waits
     };
     let consume = move |chunks: usize| {
         let mut dst = PageBuf::new(PERIOD, phase);
@@ -250,73 +276,83 @@ fn ringbuf_sides() -> (Side, Side) {
             }
             assert_eq!(black_box(&dst[..])[0], i as u8);
         }
+        backoff.waits
     };
     (Box::new(produce), Box::new(consume))
 }
 
-/// Every variant, pcm-ring's first.
-pub const VARIANTS: &[Variant] = &[
-    Variant {
-        name: "pcm_copy_reject",
-        make: || pcm_copy(Overrun::Reject),
-    },
-    Variant {
-        name: "pcm_copy_overwrite",
-        make: || pcm_copy(Overrun::OverwriteOldest),
-    },
-    Variant {
-        name: "pcm_zc_reject",
-        make: || pcm_zc(Overrun::Reject),
-    },
-    Variant {
-        name: "pcm_zc_overwrite",
-        make: || pcm_zc(Overrun::OverwriteOldest),
-    },
-    Variant {
-        name: "rtrb",
-        make: rtrb_sides,
-    },
-    Variant {
-        name: "ringbuf",
-        make: ringbuf_sides,
-    },
-];
+/// Every variant, pcm-ring's first, then the two peers; with
+/// `PCM_RING_TWO_THREADS_RTRB_EXTRA=n`, also rtrb with `n` iterations of
+/// extra work per chunk and side (`rtrb+n`, not a peer): a calibration of
+/// what a few more instructions per call cost across threads.
+pub fn variants() -> Vec<Variant> {
+    fn variant(name: &str, make: impl Fn() -> (Side, Side) + 'static) -> Variant {
+        Variant {
+            name: name.to_string(),
+            make: Box::new(make),
+        }
+    }
+    let mut v = vec![
+        variant("pcm_copy_reject", || pcm_copy(Overrun::Reject)),
+        variant("pcm_copy_overwrite", || pcm_copy(Overrun::OverwriteOldest)),
+        variant("pcm_zc_reject", || pcm_zc(Overrun::Reject)),
+        variant("pcm_zc_overwrite", || pcm_zc(Overrun::OverwriteOldest)),
+        variant("rtrb", || rtrb_sides(0)),
+        variant("ringbuf", ringbuf_sides),
+    ];
+    let extra = env_usize("PCM_RING_TWO_THREADS_RTRB_EXTRA", 0) as u32;
+    if extra > 0 {
+        v.push(variant(&format!("rtrb+{extra}"), move || rtrb_sides(extra)));
+    }
+    v
+}
 
-/// One stream of `chunks` chunks; its time and whether both threads were
-/// pinned.
-pub fn stream(variant: &Variant, chunks: usize) -> (Duration, bool) {
+/// The peers, against which pcm-ring's times are compared.
+fn is_peer(name: &str) -> bool {
+    name == "rtrb" || name == "ringbuf"
+}
+
+/// One stream of `chunks` chunks: its time, whether both threads were
+/// pinned, and how often the producer and the consumer had to wait.
+pub fn stream(variant: &Variant, chunks: usize) -> (Duration, bool, [usize; 2]) {
     let (produce, consume) = (variant.make)();
     let ready = std::sync::Barrier::new(3);
     let mut elapsed = Duration::ZERO;
     let mut pinned = true;
+    let mut waits = [0; 2];
     std::thread::scope(|s| {
         let ready = &ready;
         let consumer = s.spawn(move || {
             let pinned = pin(1);
             ready.wait();
-            consume(chunks);
-            pinned
+            (consume(chunks), pinned)
         });
         let producer = s.spawn(move || {
             let pinned = pin(0);
             ready.wait();
-            produce(chunks);
-            pinned
+            (produce(chunks), pinned)
         });
         ready.wait();
         let start = Instant::now();
-        let p = producer.join().unwrap();
-        let c = consumer.join().unwrap();
+        let (pw, p) = producer.join().unwrap();
+        let (cw, c) = consumer.join().unwrap();
         elapsed = start.elapsed();
         pinned = p && c;
+        waits = [pw, cw];
     });
-    (elapsed, pinned)
+    (elapsed, pinned, waits)
 }
 
 /// The `q`-quantile of sorted `v` (nearest rank).
 fn quantile(v: &[f64], q: f64) -> f64 {
     let i = ((v.len() - 1) as f64 * q).round() as usize;
     v[i]
+}
+
+/// The median of `v` (sorted here).
+fn median_of(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    quantile(&v, 0.5)
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -332,28 +368,30 @@ pub fn run() {
     let rounds = env_usize("PCM_RING_TWO_THREADS_ROUNDS", 21).max(1);
     let chunks = (mib << 20) / PERIOD;
     let bytes = (chunks * PERIOD) as f64;
+    let variants = variants();
     // Warm-up: one short stream of each.
-    for v in VARIANTS {
+    for v in &variants {
         let _ = stream(v, chunks / 16 + 1);
     }
-    let mut secs = vec![Vec::new(); VARIANTS.len()];
+    let mut secs = vec![Vec::new(); variants.len()];
+    // Waits per chunk, producer and consumer, per round.
+    let mut waits = vec![[Vec::new(), Vec::new()]; variants.len()];
     let mut all_pinned = true;
     for round in 0..rounds {
-        for k in 0..VARIANTS.len() {
-            let i = (round + k) % VARIANTS.len();
-            let (t, pinned) = stream(&VARIANTS[i], chunks);
+        for k in 0..variants.len() {
+            let i = (round + k) % variants.len();
+            let (t, pinned, w) = stream(&variants[i], chunks);
             all_pinned &= pinned;
             secs[i].push(t.as_secs_f64());
+            for side in 0..2 {
+                waits[i][side].push(w[side] as f64 / chunks as f64);
+            }
         }
     }
-    let peers: Vec<usize> = (0..VARIANTS.len())
-        .filter(|&i| !VARIANTS[i].name.starts_with("pcm"))
+    let peers: Vec<usize> = (0..variants.len())
+        .filter(|&i| is_peer(&variants[i].name))
         .collect();
-    let median = |i: usize| {
-        let mut v = secs[i].clone();
-        v.sort_by(f64::total_cmp);
-        quantile(&v, 0.5)
-    };
+    let median = |i: usize| median_of(secs[i].clone());
     let best_peer = peers
         .iter()
         .map(|&i| median(i))
@@ -368,9 +406,9 @@ pub fn run() {
         }
     );
     println!();
-    println!("| variant | median GB/s | p25–p75 GB/s | time / best peer (medians) | per-round time / best peer: median (p10–p90) |");
-    println!("|---|---:|---:|---:|---:|");
-    for (i, v) in VARIANTS.iter().enumerate() {
+    println!("| variant | median GB/s | p25–p75 GB/s | time / best peer (medians) | per-round time / best peer: median (p10–p90) | waits per chunk: producer / consumer (medians) |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (i, v) in variants.iter().enumerate() {
         let mut rate: Vec<f64> = secs[i].iter().map(|s| bytes / s / 1e9).collect();
         rate.sort_by(f64::total_cmp);
         let mut per_round: Vec<f64> = (0..rounds)
@@ -384,7 +422,7 @@ pub fn run() {
             .collect();
         per_round.sort_by(f64::total_cmp);
         println!(
-            "| {} | {:.1} | {:.1}–{:.1} | {:.2} | {:.2} ({:.2}–{:.2}) |",
+            "| {} | {:.1} | {:.1}–{:.1} | {:.2} | {:.2} ({:.2}–{:.2}) | {:.2} / {:.2} |",
             v.name,
             quantile(&rate, 0.5),
             quantile(&rate, 0.25),
@@ -393,6 +431,8 @@ pub fn run() {
             quantile(&per_round, 0.5),
             quantile(&per_round, 0.1),
             quantile(&per_round, 0.9),
+            median_of(waits[i][0].clone()),
+            median_of(waits[i][1].clone()),
         );
     }
 }
