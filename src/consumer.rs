@@ -974,6 +974,34 @@ impl<'a> Consumer<'a> {
     fn take_claimed(&mut self, dst: &mut [u8]) -> Option<ReadOutcome> {
         let len = dst.len();
         let g = self.geometry;
+        if len == 0 || len > g.capacity || !g.whole_blocks_small(len) {
+            return None;
+        }
+        let view = self.claim_fresh(len)?;
+        self.copy_at_with::<false>(g.offset(view.read), dst);
+        self.read = g.advance(view.read, len);
+        self.cached.set(view.available - len);
+        // Releases the claim.
+        self.shared
+            .header()
+            .read
+            .store(self.read as u32, PUBLISH_READ);
+        self.tally.add(field::READ, len as u64);
+        self.publish_counters();
+        Some(self.took(len, view.available, view.finished))
+    }
+
+    /// The claim of `take_claimed` and of a streaming read grant under
+    /// `OverwriteOldest` in one process: loads the read position, the end
+    /// flag and the write position once and, if at least `need` bytes look
+    /// buffered (`0 < need <= capacity`), claims the read position and
+    /// loads the write position again under the claim, where the producer
+    /// only adds. `None` (nothing claimed) leaves the caller to the general
+    /// path: too little (as far as this look can tell), a claim left by a
+    /// leaked grant, a claim lost to a discard.
+    #[inline(always)]
+    fn claim_fresh(&self, need: usize) -> Option<View> {
+        let g = self.geometry;
         let header = self.shared.header();
         let raw = header.read.load(OBSERVE_READ);
         // Before the write position: if the end is seen, so is the last
@@ -981,12 +1009,7 @@ impl<'a> Consumer<'a> {
         let finished = finished_in(header);
         let write = header.write.load(OBSERVE_WRITE) as usize;
         let read = raw as usize;
-        if raw & BUSY != 0
-            || len == 0
-            || len > g.capacity
-            || len > g.distance(read, write)
-            || !g.whole_blocks_small(len)
-        {
+        if raw & BUSY != 0 || need == 0 || need > g.capacity || need > g.distance(read, write) {
             return None;
         }
         // Lock-free: fails only if the producer discarded since the load.
@@ -997,21 +1020,19 @@ impl<'a> Consumer<'a> {
                 .ok()?;
         }
         let available = g.distance(read, header.write.load(OBSERVE_WRITE) as usize);
-        if len > available {
+        if need > available {
             // The first pair was not one instant's (the producer moved the
             // read position away and back between the loads): release the
             // claim and let the general path look again.
             header.read.store(raw, PUBLISH_READ);
             return None;
         }
-        self.copy_at_with::<false>(g.offset(read), dst);
-        self.read = g.advance(read, len);
-        self.cached.set(available - len);
-        // Releases the claim.
-        header.read.store(self.read as u32, PUBLISH_READ);
-        self.tally.add(field::READ, len as u64);
-        self.publish_counters();
-        Some(self.took(len, available, finished))
+        Some(View {
+            read,
+            available,
+            finished,
+            claimed: true,
+        })
     }
 
     /// The outcome of a read that took all `len` bytes it asked for out of
@@ -1180,6 +1201,18 @@ impl<'a> Consumer<'a> {
                 claimed: false,
             }
         } else {
+            if self.fast_overwrite && want > 0 {
+                // As in `read` under `OverwriteOldest`: one look, and the
+                // claim if at least a block is there.
+                if let Some(view) = self.claim_fresh(self.geometry.block_align) {
+                    return ReadGrant {
+                        len: want.min(view.available),
+                        consumer: self,
+                        view,
+                        released: false,
+                    };
+                }
+            }
             self.begin(want)
         };
         let deliverable = self.gate(&view);

@@ -1838,6 +1838,59 @@ impl pcm_ring::Sample for I24In32 {
     const FORMAT: SampleFormat = SampleFormat::I24;
 }
 
+/// Read grants of a streaming consumer under `OverwriteOldest` (which
+/// claim the read position after one look): the claim holds while the
+/// grant lives, an empty grant claims nothing, a leaked grant's claim is
+/// released by the next grant, and the release reports the low watermark
+/// and the end of the stream as any read does.
+#[test]
+fn streaming_read_grants_under_overwrite_oldest_claim_and_release() -> Result {
+    let config = Config::raw(2, 8)
+        .overrun(Overrun::OverwriteOldest)
+        .low_watermark(4);
+    let (mut tx, mut rx) = pcm_ring::heap(&config)?;
+    let _ = tx.write(&bytes(1, 8))?;
+    let mut out = [0u8; 2];
+    assert_eq!(rx.read(&mut out)?.data, 2); // streaming now
+    assert_eq!(out, [1, 2]);
+    // A grant of up to 16 gets the 6 buffered bytes and holds the claim: a
+    // write that needs room drops its own bytes.
+    let grant = rx.read_grant(16);
+    assert_eq!(grant.as_slices(), (&[3, 4, 5, 6, 7, 8][..], &[][..]));
+    assert_eq!(wo(tx.write(&[9, 10, 11, 12])?), (2, 2, 0, 0));
+    assert_eq!(grant.as_slices(), (&[3, 4, 5, 6, 7, 8][..], &[][..]));
+    // 6 then 2 left of the 8 now buffered: below the watermark of 4.
+    let o = got(grant.release(4)?);
+    assert_eq!((o.data, o.low_watermark, o.end_of_stream), (4, true, false));
+    // Released: overwriting works again (4 buffered, 4 free, 6 written).
+    assert_eq!(wo(tx.write(&[13, 14, 15, 16, 17, 18])?), (6, 0, 2, 0));
+    // An empty grant claims nothing: a write overwrites meanwhile.
+    let empty = rx.read_grant(1);
+    assert!(empty.is_empty());
+    assert_eq!(wo(tx.write(&[19, 20])?), (2, 0, 2, 0));
+    drop(empty);
+    // A leaked grant's claim is released by the next grant, which reads on.
+    std::mem::forget(rx.read_grant(2));
+    let grant = rx.read_grant(4);
+    assert_eq!(grant.as_slices(), (&[13, 14, 15, 16][..], &[][..]));
+    assert_eq!(got(grant.release(4)?).data, 4);
+    // The end of the stream: the grant that takes the rest reports it.
+    let _ = tx.finish();
+    let grant = rx.read_grant(usize::MAX);
+    let (a, b) = grant.as_slices();
+    assert_eq!([a, b].concat(), [17, 18, 19, 20]);
+    let o = got(grant.release(4)?);
+    // From 4 to none: below the watermark again, and the end.
+    assert_eq!((o.data, o.low_watermark, o.end_of_stream), (4, true, true));
+    let c = totals(rx.counters());
+    assert_eq!(
+        (c.written, c.read, c.dropped, c.overwritten, c.overruns),
+        (18, 14, 2, 4, 3)
+    );
+    assert_balanced(&tx, &rx);
+    Ok(())
+}
+
 #[test]
 fn a_forgotten_read_grant_does_not_wedge_overwrite_oldest() -> Result {
     let config = Config::raw(2, 8).overrun(Overrun::OverwriteOldest);
