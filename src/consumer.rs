@@ -991,8 +991,8 @@ impl<'a> Consumer<'a> {
         Some(self.took(len, view.available, view.finished))
     }
 
-    /// The claim of `take_claimed` and of a streaming read grant under
-    /// `OverwriteOldest` in one process: loads the read position, the end
+    /// The claim of `take_claimed` (a streaming read under `OverwriteOldest`
+    /// in one process): loads the read position, the end
     /// flag and the write position once and, if at least `need` bytes look
     /// buffered (`0 < need <= capacity`), claims the read position and
     /// loads the write position again under the claim, where the producer
@@ -1201,18 +1201,6 @@ impl<'a> Consumer<'a> {
                 claimed: false,
             }
         } else {
-            if self.fast_overwrite && want > 0 {
-                // As in `read` under `OverwriteOldest`: one look, and the
-                // claim if at least a block is there.
-                if let Some(view) = self.claim_fresh(self.geometry.block_align) {
-                    return ReadGrant {
-                        len: want.min(view.available),
-                        consumer: self,
-                        view,
-                        released: false,
-                    };
-                }
-            }
             self.begin(want)
         };
         let deliverable = self.gate(&view);
