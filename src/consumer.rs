@@ -951,7 +951,15 @@ impl<'a> Consumer<'a> {
         (self.read, self.read_offset) =
             self.geometry
                 .advance_with_offset(self.read, self.read_offset, len);
-        self.cached.set(available - len);
+        self.took_whole(len, available - len);
+    }
+
+    /// The bookkeeping of a whole read of `len` bytes that moved `read` on:
+    /// caches the `left` bytes, publishes the read position (which releases
+    /// a claim under `OverwriteOldest`), counts the bytes.
+    #[inline(always)]
+    fn took_whole(&mut self, len: usize, left: usize) {
+        self.cached.set(left);
         self.shared
             .header()
             .read
@@ -980,14 +988,8 @@ impl<'a> Consumer<'a> {
         let view = self.claim_fresh(len)?;
         self.copy_at_with::<false>(g.offset(view.read), dst);
         self.read = g.advance(view.read, len);
-        self.cached.set(view.available - len);
         // Releases the claim.
-        self.shared
-            .header()
-            .read
-            .store(self.read as u32, PUBLISH_READ);
-        self.tally.add(field::READ, len as u64);
-        self.publish_counters();
+        self.took_whole(len, view.available - len);
         Some(self.took(len, view.available, view.finished))
     }
 
