@@ -994,13 +994,13 @@ impl<'a> Consumer<'a> {
     }
 
     /// The claim of `take_claimed` (a streaming read under `OverwriteOldest`
-    /// in one process): loads the read position, the end
-    /// flag and the write position once and, if at least `need` bytes look
-    /// buffered (`0 < need <= capacity`), claims the read position and
-    /// loads the write position again under the claim, where the producer
-    /// only adds. `None` (nothing claimed) leaves the caller to the general
-    /// path: too little (as far as this look can tell), a claim left by a
-    /// leaked grant, a claim lost to a discard.
+    /// in one process): loads the read position, the end flag and the
+    /// write position once and, if at least `need` bytes look buffered
+    /// (`0 < need <= capacity`), claims the read position and loads the
+    /// write position again under the claim, where the producer only adds.
+    /// `None` (nothing claimed) leaves the caller to the general path: too
+    /// little (as far as this look can tell), a claim left by a leaked
+    /// grant, a claim lost to a discard.
     #[inline(always)]
     fn claim_fresh(&self, need: usize) -> Option<View> {
         let g = self.geometry;

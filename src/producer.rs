@@ -804,11 +804,13 @@ impl<'a> Producer<'a> {
     /// finished (not `blocked`), one load of the read position, as rtrb and
     /// ringbuf do. Not under `OverwriteOldest`, whose general path loads
     /// the position itself to move it (a look here first would load it
-    /// twice on every overwriting write). `Some(Ok(()))`: `len` is whole blocks that fit now, so
-    /// the fast path's work follows; `Some(Err(Full))`: under
-    /// [`Overrun::Reject`] whole blocks that do not fit, refused (and
-    /// counted) against this fresh value without loading it again; `None`:
-    /// the general path decides (other policies, errors, a blocked handle).
+    /// twice on every overwriting write).
+    ///
+    /// `Some(Ok(()))`: `len` is whole blocks that fit now, so the fast
+    /// path's work follows; `Some(Err(Full))`: under [`Overrun::Reject`]
+    /// whole blocks that do not fit, refused (and counted) against this
+    /// fresh value without loading it again; `None`: the general path
+    /// decides (other policies, errors, a blocked handle).
     #[inline(always)]
     fn look_again(&mut self, len: usize) -> Option<Result<(), WriteError>> {
         if self.blocked || self.overrun == Overrun::OverwriteOldest || !PRODUCER_CACHE_REFRESH {
