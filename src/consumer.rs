@@ -994,13 +994,14 @@ impl<'a> Consumer<'a> {
     }
 
     /// The claim of `take_claimed` (a streaming read under `OverwriteOldest`
-    /// in one process): loads the read position, the end flag and the
-    /// write position once and, if at least `need` bytes look buffered
-    /// (`0 < need <= capacity`), claims the read position and loads the
-    /// write position again under the claim, where the producer only adds.
-    /// `None` (nothing claimed) leaves the caller to the general path: too
-    /// little (as far as this look can tell), a claim left by a leaked
-    /// grant, a claim lost to a discard.
+    /// in one process), for `need` bytes that the caller checked are whole
+    /// blocks, `0 < need <= capacity`: loads the read position, the end
+    /// flag and the write position once and, if `need` bytes look
+    /// buffered, claims the read position and loads the write position
+    /// again under the claim, where the producer only adds. `None`
+    /// (nothing claimed) leaves the caller to the general path: too little
+    /// (as far as this look can tell), a claim left by a leaked grant, a
+    /// claim lost to a discard.
     #[inline(always)]
     fn claim_fresh(&self, need: usize) -> Option<View> {
         let g = self.geometry;
@@ -1011,7 +1012,7 @@ impl<'a> Consumer<'a> {
         let finished = finished_in(header);
         let write = header.write.load(OBSERVE_WRITE) as usize;
         let read = raw as usize;
-        if raw & BUSY != 0 || need == 0 || need > g.capacity || need > g.distance(read, write) {
+        if raw & BUSY != 0 || need > g.distance(read, write) {
             return None;
         }
         // Lock-free: fails only if the producer discarded since the load.
