@@ -142,6 +142,11 @@ pub struct Consumer<'a> {
     /// shared memory, where a peer (or anything else with the mapping) can
     /// write it. In one process only this crate's producer writes it.
     check_peer: bool,
+    /// What the open [`ReadGrant`] saw (the grant borrows the consumer, so
+    /// nothing else changes it). Kept here rather than in the grant: a grant
+    /// of two words moves in registers, where a larger one is copied
+    /// through memory by stores and wider loads that stall.
+    granted: View,
 }
 
 // SAFETY: see `Producer`: the consumer owns its side of the protocol.
@@ -175,6 +180,12 @@ impl<'a> Consumer<'a> {
             protocol_errors: Cell::new(0),
             fault: Cell::new(false),
             check_peer: false,
+            granted: View {
+                read: start,
+                available: 0,
+                finished: false,
+                claimed: false,
+            },
         }
     }
 
@@ -548,7 +559,8 @@ impl<'a> Consumer<'a> {
     /// Ends a read of `n` bytes: publishes the read position, which also
     /// drops the claim. A read that copied nothing and holds no claim stores
     /// nothing (under `OverwriteOldest` the producer may have moved it).
-    fn end(&mut self, view: &View, n: usize) {
+    #[inline]
+    fn end(&mut self, view: View, n: usize) {
         self.read = self.geometry.advance(view.read, n);
         if !self.overwrite || !OVERWRITE_FRESH_READ {
             // For `read`'s fast path (under `OverwriteOldest` the read
@@ -566,13 +578,18 @@ impl<'a> Consumer<'a> {
 
     /// Priming: bytes this read may deliver.
     fn gate(&mut self, view: &View) -> usize {
-        if !self.streaming
-            && (view.finished || (view.available > 0 && view.available >= self.threshold))
-        {
+        self.gate_parts(view.available, view.finished)
+    }
+
+    /// [`gate`](Self::gate) for a view's `available` bytes and `finished`
+    /// flag.
+    #[inline]
+    fn gate_parts(&mut self, available: usize, finished: bool) -> usize {
+        if !self.streaming && (finished || (available > 0 && available >= self.threshold)) {
             self.set_streaming(true);
         }
         if self.streaming {
-            view.available
+            available
         } else {
             0
         }
@@ -668,7 +685,7 @@ impl<'a> Consumer<'a> {
             self.copy_at(self.geometry.advance(view.read, n0), &mut d1[..n1]);
         }
         // The claim ends here: the silence and the bookkeeping follow it.
-        self.end(&view, n);
+        self.end(view, n);
 
         self.tally.add(field::READ, n as u64);
         let after = view.available - n;
@@ -1173,7 +1190,7 @@ impl<'a> Consumer<'a> {
         {
             // As in `read`: the release's outcome is the one a fresh look
             // would give, for any length it releases.
-            let view = View {
+            self.granted = View {
                 read: self.read,
                 available: cached,
                 finished: false,
@@ -1181,12 +1198,12 @@ impl<'a> Consumer<'a> {
             };
             return ReadGrant {
                 consumer: self,
-                view,
                 len: want,
-                released: false,
             };
         }
-        let view = if self.fast {
+        // The view goes straight into `granted`, field by field: built in a
+        // local and copied, it would be stored and loaded again wider.
+        let (available, finished) = if self.fast {
             // One look, as in `read`'s fast path.
             let header = self.shared.header();
             let finished = finished_in(header);
@@ -1197,25 +1214,26 @@ impl<'a> Consumer<'a> {
                 cached
             };
             self.cached.set(available);
-            View {
+            self.granted = View {
                 read: self.read,
                 available,
                 finished,
                 claimed: false,
-            }
+            };
+            (available, finished)
         } else {
-            self.begin(want)
+            let view = self.begin(want);
+            self.granted = view;
+            (view.available, view.finished)
         };
-        let deliverable = self.gate(&view);
-        if self.streaming && view.available == 0 && !view.finished {
+        let deliverable = self.gate_parts(available, finished);
+        if self.streaming && available == 0 && !finished {
             self.ran_dry();
         }
         let len = deliverable.min(want);
         ReadGrant {
             consumer: self,
-            view,
             len,
-            released: false,
         }
     }
 }
@@ -1264,17 +1282,15 @@ impl Drop for Consumer<'_> {
 #[must_use = "a grant releases nothing unless `release` is called"]
 pub struct ReadGrant<'c, 'a> {
     consumer: &'c mut Consumer<'a>,
-    view: View,
     len: usize,
-    released: bool,
 }
 
 impl core::fmt::Debug for ReadGrant<'_, '_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ReadGrant")
             .field("len", &self.len)
-            .field("available", &self.view.available)
-            .field("end_of_stream", &self.view.finished)
+            .field("available", &self.consumer.granted.available)
+            .field("end_of_stream", &self.consumer.granted.finished)
             .finish_non_exhaustive()
     }
 }
@@ -1329,7 +1345,7 @@ impl ReadGrant<'_, '_> {
     #[inline]
     pub fn as_slices(&self) -> (&[u8], &[u8]) {
         let geometry = self.consumer.geometry;
-        let offset = geometry.offset(self.view.read);
+        let offset = geometry.offset(self.consumer.granted.read);
         let first = self.len.min(geometry.capacity - offset);
         // SAFETY: the granted range is published data that the consumer owns
         // (and, under `OverwriteOldest`, has claimed) until it releases it.
@@ -1362,7 +1378,7 @@ impl ReadGrant<'_, '_> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn release(mut self, len: usize) -> Result<ReadOutcome, ReadError> {
+    pub fn release(self, len: usize) -> Result<ReadOutcome, ReadError> {
         // `len <= self.len` first: the one-multiplication block test needs
         // a length below the capacity.
         if len > self.len || !self.consumer.geometry.whole_blocks_small(len) {
@@ -1372,10 +1388,13 @@ impl ReadGrant<'_, '_> {
                 granted: self.len,
             });
         }
-        self.released = true;
-        let view = self.view;
-        let consumer = &mut *self.consumer;
-        consumer.end(&view, len);
+        // Released here, so no `Drop` (which releases nothing): the grant
+        // stays in registers, where a drop call would keep it in memory and
+        // make each of its moves a store and a wider load.
+        let mut grant = core::mem::ManuallyDrop::new(self);
+        let consumer = &mut *grant.consumer;
+        let view = consumer.granted;
+        consumer.end(view, len);
         if len > 0 {
             consumer.tally.add(field::READ, len as u64);
             consumer.publish_counters();
@@ -1393,9 +1412,6 @@ impl ReadGrant<'_, '_> {
 
 impl Drop for ReadGrant<'_, '_> {
     fn drop(&mut self) {
-        if !self.released {
-            let view = self.view;
-            self.consumer.end(&view, 0);
-        }
+        self.consumer.end(self.consumer.granted, 0);
     }
 }
