@@ -142,11 +142,6 @@ pub struct Consumer<'a> {
     /// shared memory, where a peer (or anything else with the mapping) can
     /// write it. In one process only this crate's producer writes it.
     check_peer: bool,
-    /// What the open [`ReadGrant`] saw (the grant borrows the consumer, so
-    /// nothing else changes it). Kept here rather than in the grant: a grant
-    /// of two words moves in registers, where a larger one is copied
-    /// through memory by stores and wider loads that stall.
-    granted: View,
 }
 
 // SAFETY: see `Producer`: the consumer owns its side of the protocol.
@@ -180,12 +175,6 @@ impl<'a> Consumer<'a> {
             protocol_errors: Cell::new(0),
             fault: Cell::new(false),
             check_peer: false,
-            granted: View {
-                read: start,
-                available: 0,
-                finished: false,
-                claimed: false,
-            },
         }
     }
 
@@ -578,18 +567,13 @@ impl<'a> Consumer<'a> {
 
     /// Priming: bytes this read may deliver.
     fn gate(&mut self, view: &View) -> usize {
-        self.gate_parts(view.available, view.finished)
-    }
-
-    /// [`gate`](Self::gate) for a view's `available` bytes and `finished`
-    /// flag.
-    #[inline]
-    fn gate_parts(&mut self, available: usize, finished: bool) -> usize {
-        if !self.streaming && (finished || (available > 0 && available >= self.threshold)) {
+        if !self.streaming
+            && (view.finished || (view.available > 0 && view.available >= self.threshold))
+        {
             self.set_streaming(true);
         }
         if self.streaming {
-            available
+            view.available
         } else {
             0
         }
@@ -1190,7 +1174,7 @@ impl<'a> Consumer<'a> {
         {
             // As in `read`: the release's outcome is the one a fresh look
             // would give, for any length it releases.
-            self.granted = View {
+            let view = View {
                 read: self.read,
                 available: cached,
                 finished: false,
@@ -1198,12 +1182,11 @@ impl<'a> Consumer<'a> {
             };
             return ReadGrant {
                 consumer: self,
+                view,
                 len: want,
             };
         }
-        // The view goes straight into `granted`, field by field: built in a
-        // local and copied, it would be stored and loaded again wider.
-        let (available, finished) = if self.fast {
+        let view = if self.fast {
             // One look, as in `read`'s fast path.
             let header = self.shared.header();
             let finished = finished_in(header);
@@ -1214,25 +1197,23 @@ impl<'a> Consumer<'a> {
                 cached
             };
             self.cached.set(available);
-            self.granted = View {
+            View {
                 read: self.read,
                 available,
                 finished,
                 claimed: false,
-            };
-            (available, finished)
+            }
         } else {
-            let view = self.begin(want);
-            self.granted = view;
-            (view.available, view.finished)
+            self.begin(want)
         };
-        let deliverable = self.gate_parts(available, finished);
-        if self.streaming && available == 0 && !finished {
+        let deliverable = self.gate(&view);
+        if self.streaming && view.available == 0 && !view.finished {
             self.ran_dry();
         }
         let len = deliverable.min(want);
         ReadGrant {
             consumer: self,
+            view,
             len,
         }
     }
@@ -1282,6 +1263,7 @@ impl Drop for Consumer<'_> {
 #[must_use = "a grant releases nothing unless `release` is called"]
 pub struct ReadGrant<'c, 'a> {
     consumer: &'c mut Consumer<'a>,
+    view: View,
     len: usize,
 }
 
@@ -1289,8 +1271,8 @@ impl core::fmt::Debug for ReadGrant<'_, '_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ReadGrant")
             .field("len", &self.len)
-            .field("available", &self.consumer.granted.available)
-            .field("end_of_stream", &self.consumer.granted.finished)
+            .field("available", &self.view.available)
+            .field("end_of_stream", &self.view.finished)
             .finish_non_exhaustive()
     }
 }
@@ -1345,7 +1327,7 @@ impl ReadGrant<'_, '_> {
     #[inline]
     pub fn as_slices(&self) -> (&[u8], &[u8]) {
         let geometry = self.consumer.geometry;
-        let offset = geometry.offset(self.consumer.granted.read);
+        let offset = geometry.offset(self.view.read);
         let first = self.len.min(geometry.capacity - offset);
         // SAFETY: the granted range is published data that the consumer owns
         // (and, under `OverwriteOldest`, has claimed) until it releases it.
@@ -1388,12 +1370,9 @@ impl ReadGrant<'_, '_> {
                 granted: self.len,
             });
         }
-        // Released here, so no `Drop` (which releases nothing): the grant
-        // stays in registers, where a drop call would keep it in memory and
-        // make each of its moves a store and a wider load.
         let mut grant = core::mem::ManuallyDrop::new(self);
+        let view = grant.view;
         let consumer = &mut *grant.consumer;
-        let view = consumer.granted;
         consumer.end(view, len);
         if len > 0 {
             consumer.tally.add(field::READ, len as u64);
@@ -1412,6 +1391,6 @@ impl ReadGrant<'_, '_> {
 
 impl Drop for ReadGrant<'_, '_> {
     fn drop(&mut self) {
-        self.consumer.end(self.consumer.granted, 0);
+        self.consumer.end(self.view, 0);
     }
 }
