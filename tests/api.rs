@@ -1891,6 +1891,37 @@ fn streaming_read_grants_under_overwrite_oldest_claim_and_release() -> Result {
     Ok(())
 }
 
+/// A release refused under `OverwriteOldest` (too large, or not whole
+/// blocks) releases nothing, and the grant it consumed drops its claim: the
+/// producer overwrites again, and the unread data is all still there.
+#[test]
+fn a_refused_release_drops_the_claim_under_overwrite_oldest() -> Result {
+    let config = Config::raw(2, 8).overrun(Overrun::OverwriteOldest);
+    let (mut tx, mut rx) = pcm_ring::heap(&config)?;
+    let _ = tx.write(&bytes(1, 8))?;
+    for (len, error) in [
+        (6, ReadError::ReleaseTooLarge { len: 6, granted: 4 }),
+        (
+            3,
+            ReadError::NotWholeBlocks {
+                len: 3,
+                block_align: 2,
+            },
+        ),
+    ] {
+        let grant = rx.read_grant(4);
+        assert_eq!(grant.len(), 4);
+        // Claimed: a write into the full ring drops its own bytes.
+        assert_eq!(wo(tx.write(&[0xAA, 0xAA])?), (0, 2, 0, 0));
+        assert_eq!(grant.release(len).err(), Some(error));
+        assert_eq!(rx.available(), 8);
+    }
+    // No claim left: the next write overwrites the oldest block.
+    assert_eq!(wo(tx.write(&[9, 10])?), (2, 0, 2, 0));
+    assert_eq!(drain(&mut rx), [3, 4, 5, 6, 7, 8, 9, 10]);
+    Ok(())
+}
+
 #[test]
 fn a_forgotten_read_grant_does_not_wedge_overwrite_oldest() -> Result {
     let config = Config::raw(2, 8).overrun(Overrun::OverwriteOldest);
