@@ -22,6 +22,18 @@
 //! - `PCM_RING_TWO_THREADS_RTRB_EXTRA=n` adds a calibration variant,
 //!   `rtrb+n`: rtrb with `n` iterations of an empty loop after each chunk on
 //!   both sides, to see what that much more work per call costs here.
+//! - `twin_rtrb` (on unless `PCM_RING_TWO_THREADS_TWIN=0`) is rtrb again
+//!   under another name and not a peer: an A/A control. Its ratios are what
+//!   the statistics give for code exactly as fast as a peer (the per-round
+//!   ratio is to the faster of two peers, so it leans above 1), so a
+//!   pcm-ring ratio means something only beyond the twin's.
+//! - `PCM_RING_TWO_THREADS_MIXED=1` adds two pcm-ring variants whose sides
+//!   use different APIs (`write` with `read_grant`, `grant` with `read`),
+//!   which tell which side a difference between the copy and the zero-copy
+//!   rows comes from. `PCM_RING_TWO_THREADS_ONLY=a,b` runs only the named
+//!   variants (and the peers).
+//! - Each side reads the clock itself, after the start barrier and when it
+//!   is done; a stream's time runs from the earlier start to the later end.
 //!
 //! How each side waits: on a full or empty ring it spins a little, then
 //! yields (two cores: a side whose peer was descheduled gives the core
@@ -71,111 +83,152 @@ pub struct Variant {
     make: Box<dyn Fn() -> (Side, Side)>,
 }
 
-fn pcm_copy(policy: Overrun) -> (Side, Side) {
-    let config = Config::raw(BLOCK, RING)
-        .overrun(policy)
-        .underrun(Underrun::Partial);
-    let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
+/// Which of pcm-ring's APIs a side uses.
+#[derive(Clone, Copy)]
+enum Api {
+    /// `write` (refused when full), `read` (takes what is there).
+    Copy,
+    /// `grant` + `commit`, `read_grant` of a whole chunk + `release`.
+    ZeroCopy,
+}
+
+/// pcm-ring's two sides, each with its own API (the mixed variants pair
+/// different ones, to tell which side a difference comes from).
+fn pcm_sides(policy: Overrun, underrun: Underrun, producer: Api, consumer: Api) -> (Side, Side) {
+    let config = Config::raw(BLOCK, RING).overrun(policy).underrun(underrun);
+    let (mut tx, rx) = pcm_ring::heap(&config).unwrap();
     let phase = pcm_phase(&mut tx);
-    let produce = move |chunks: usize| {
-        let mut src = PageBuf::pattern(PERIOD, phase);
-        let mut backoff = Backoff::new();
-        for i in 0..chunks {
-            src[0] = i as u8;
-            if policy == Overrun::OverwriteOldest {
-                while tx.free() < PERIOD {
-                    backoff.snooze();
-                }
-            }
-            loop {
-                match tx.write(black_box(&src[..])) {
-                    Ok(out) => {
-                        assert_eq!(out.written, PERIOD);
-                        break;
-                    }
-                    Err(WriteError::Full { .. }) => backoff.snooze(),
-                    Err(e) => panic!("{e:?}"),
-                }
-            }
-            backoff.reset();
-        }
-        backoff.waits
+    let produce: Side = match producer {
+        Api::Copy => Box::new(move |chunks| pcm_write(tx, policy, phase, chunks)),
+        Api::ZeroCopy => Box::new(move |chunks| pcm_grant(tx, policy, phase, chunks)),
     };
-    let consume = move |chunks: usize| {
-        let mut dst = PageBuf::new(PERIOD, phase);
-        let mut backoff = Backoff::new();
-        for i in 0..chunks {
-            let mut filled = 0;
-            while filled < PERIOD {
-                let got = rx.read(black_box(&mut dst[filled..])).unwrap();
-                if got.data == 0 {
-                    backoff.snooze();
-                } else {
-                    backoff.reset();
-                }
-                filled += got.data;
-            }
-            assert_eq!(black_box(&dst[..])[0], i as u8);
-        }
-        backoff.waits
+    let consume: Side = match consumer {
+        Api::Copy => Box::new(move |chunks| pcm_read(rx, phase, chunks)),
+        Api::ZeroCopy => Box::new(move |chunks| pcm_read_grant(rx, phase, chunks)),
     };
-    (Box::new(produce), Box::new(consume))
+    (produce, consume)
+}
+
+fn pcm_copy(policy: Overrun) -> (Side, Side) {
+    pcm_sides(policy, Underrun::Partial, Api::Copy, Api::Copy)
 }
 
 fn pcm_zc(policy: Overrun) -> (Side, Side) {
-    let config = Config::raw(BLOCK, RING).overrun(policy);
-    let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
-    let phase = pcm_phase(&mut tx);
-    let produce = move |chunks: usize| {
-        let mut src = PageBuf::pattern(PERIOD, phase);
-        let mut backoff = Backoff::new();
-        for i in 0..chunks {
-            src[0] = i as u8;
-            if policy == Overrun::OverwriteOldest {
-                while tx.free() < PERIOD {
-                    backoff.snooze();
-                }
-            }
-            let mut grant = loop {
-                match tx.grant(PERIOD) {
-                    Ok(grant) => break grant,
-                    Err(WriteError::Full { .. }) => backoff.snooze(),
-                    Err(e) => panic!("{e:?}"),
-                }
-            };
-            backoff.reset();
-            let src = black_box(&src[..]);
-            let (w0, w1) = grant.as_mut_slices();
-            let (s0, s1) = src.split_at(w0.len());
-            w0.copy_from_slice(s0);
-            w1.copy_from_slice(s1);
-            grant.commit(PERIOD).unwrap();
+    pcm_sides(policy, Underrun::SilenceFill, Api::ZeroCopy, Api::ZeroCopy)
+}
+
+/// Under `OverwriteOldest`, where a write never fails, waits until a chunk
+/// fits so that nothing is overwritten.
+fn wait_for_room(tx: &pcm_ring::Producer<'_>, policy: Overrun, backoff: &mut Backoff) {
+    if policy == Overrun::OverwriteOldest {
+        while tx.free() < PERIOD {
+            backoff.snooze();
         }
-        backoff.waits
-    };
-    let consume = move |chunks: usize| {
-        let mut dst = PageBuf::new(PERIOD, phase);
-        let mut backoff = Backoff::new();
-        for i in 0..chunks {
-            loop {
-                let grant = rx.read_grant(PERIOD);
-                if grant.len() == PERIOD {
-                    let (r0, r1) = grant.as_slices();
-                    let (d0, d1) = dst.split_at_mut(r0.len());
-                    d0.copy_from_slice(r0);
-                    d1.copy_from_slice(r1);
-                    let _ = grant.release(PERIOD).unwrap();
+    }
+}
+
+/// The copy API's producer: `write` each chunk, and back off while refused.
+fn pcm_write(
+    mut tx: pcm_ring::Producer<'_>,
+    policy: Overrun,
+    phase: usize,
+    chunks: usize,
+) -> usize {
+    let mut src = PageBuf::pattern(PERIOD, phase);
+    let mut backoff = Backoff::new();
+    for i in 0..chunks {
+        src[0] = i as u8;
+        wait_for_room(&tx, policy, &mut backoff);
+        loop {
+            match tx.write(black_box(&src[..])) {
+                Ok(out) => {
+                    assert_eq!(out.written, PERIOD);
                     break;
                 }
-                drop(grant);
-                backoff.snooze();
+                Err(WriteError::Full { .. }) => backoff.snooze(),
+                Err(e) => panic!("{e:?}"),
             }
-            backoff.reset();
-            assert_eq!(black_box(&dst[..])[0], i as u8);
         }
-        backoff.waits
-    };
-    (Box::new(produce), Box::new(consume))
+        backoff.reset();
+    }
+    backoff.waits
+}
+
+/// The zero-copy producer: `grant` a chunk (backing off while refused),
+/// copy into its slices, `commit`.
+fn pcm_grant(
+    mut tx: pcm_ring::Producer<'_>,
+    policy: Overrun,
+    phase: usize,
+    chunks: usize,
+) -> usize {
+    let mut src = PageBuf::pattern(PERIOD, phase);
+    let mut backoff = Backoff::new();
+    for i in 0..chunks {
+        src[0] = i as u8;
+        wait_for_room(&tx, policy, &mut backoff);
+        let mut grant = loop {
+            match tx.grant(PERIOD) {
+                Ok(grant) => break grant,
+                Err(WriteError::Full { .. }) => backoff.snooze(),
+                Err(e) => panic!("{e:?}"),
+            }
+        };
+        backoff.reset();
+        let src = black_box(&src[..]);
+        let (w0, w1) = grant.as_mut_slices();
+        let (s0, s1) = src.split_at(w0.len());
+        w0.copy_from_slice(s0);
+        w1.copy_from_slice(s1);
+        grant.commit(PERIOD).unwrap();
+    }
+    backoff.waits
+}
+
+/// The copy API's consumer: `read` what is there (`Underrun::Partial`) until
+/// the chunk is complete, backing off while the ring is empty.
+fn pcm_read(mut rx: pcm_ring::Consumer<'_>, phase: usize, chunks: usize) -> usize {
+    let mut dst = PageBuf::new(PERIOD, phase);
+    let mut backoff = Backoff::new();
+    for i in 0..chunks {
+        let mut filled = 0;
+        while filled < PERIOD {
+            let got = rx.read(black_box(&mut dst[filled..])).unwrap();
+            if got.data == 0 {
+                backoff.snooze();
+            } else {
+                backoff.reset();
+            }
+            filled += got.data;
+        }
+        assert_eq!(black_box(&dst[..])[0], i as u8);
+    }
+    backoff.waits
+}
+
+/// The zero-copy consumer: wait for a `read_grant` of the whole chunk, copy
+/// out of its slices, `release`.
+fn pcm_read_grant(mut rx: pcm_ring::Consumer<'_>, phase: usize, chunks: usize) -> usize {
+    let mut dst = PageBuf::new(PERIOD, phase);
+    let mut backoff = Backoff::new();
+    for i in 0..chunks {
+        loop {
+            let grant = rx.read_grant(PERIOD);
+            if grant.len() == PERIOD {
+                let (r0, r1) = grant.as_slices();
+                let (d0, d1) = dst.split_at_mut(r0.len());
+                d0.copy_from_slice(r0);
+                d1.copy_from_slice(r1);
+                let _ = grant.release(PERIOD).unwrap();
+                break;
+            }
+            drop(grant);
+            backoff.snooze();
+        }
+        backoff.reset();
+        assert_eq!(black_box(&dst[..])[0], i as u8);
+    }
+    backoff.waits
 }
 
 /// Extra work per chunk and side for the calibration variant: `extra`
@@ -300,6 +353,21 @@ pub fn variants() -> Vec<Variant> {
         variant("rtrb", || rtrb_sides(0)),
         variant("ringbuf", ringbuf_sides),
     ];
+    if env_usize("PCM_RING_TWO_THREADS_TWIN", 1) > 0 {
+        v.push(variant("twin_rtrb", || rtrb_sides(0)));
+    }
+    if env_usize("PCM_RING_TWO_THREADS_MIXED", 0) > 0 {
+        v.push(variant("pcm_mixed_write_readgrant", || {
+            pcm_sides(Overrun::Reject, Underrun::Partial, Api::Copy, Api::ZeroCopy)
+        }));
+        v.push(variant("pcm_mixed_grant_read", || {
+            pcm_sides(Overrun::Reject, Underrun::Partial, Api::ZeroCopy, Api::Copy)
+        }));
+    }
+    if let Ok(only) = std::env::var("PCM_RING_TWO_THREADS_ONLY") {
+        let keep: Vec<&str> = only.split(',').map(str::trim).collect();
+        v.retain(|x| is_peer(&x.name) || keep.contains(&x.name.as_str()));
+    }
     let extra = env_usize("PCM_RING_TWO_THREADS_RTRB_EXTRA", 0) as u32;
     if extra > 0 {
         v.push(variant(&format!("rtrb+{extra}"), move || rtrb_sides(extra)));
@@ -314,33 +382,33 @@ fn is_peer(name: &str) -> bool {
 
 /// One stream of `chunks` chunks: its time, whether both threads were
 /// pinned, and how often the producer and the consumer had to wait.
+///
+/// The time runs from the first side's start to the last side's end, each
+/// read by the side's own thread: the thread that spawns them is not
+/// pinned, and on two cores taken by the two sides it may run only after
+/// a scheduler tick, so a clock it read would start late by a random part
+/// of the stream (a short stream could even seem to take no time).
 pub fn stream(variant: &Variant, chunks: usize) -> (Duration, bool, [usize; 2]) {
     let (produce, consume) = (variant.make)();
-    let ready = std::sync::Barrier::new(3);
-    let mut elapsed = Duration::ZERO;
-    let mut pinned = true;
-    let mut waits = [0; 2];
-    std::thread::scope(|s| {
+    let ready = std::sync::Barrier::new(2);
+    let side = |cpu: usize, work: Side| {
         let ready = &ready;
-        let consumer = s.spawn(move || {
-            let pinned = pin(1);
+        move || {
+            let pinned = pin(cpu);
             ready.wait();
-            (consume(chunks), pinned)
+            let start = Instant::now();
+            let waits = work(chunks);
+            (start, Instant::now(), waits, pinned)
+        }
+    };
+    let ((p_start, p_end, p_waits, p_pinned), (c_start, c_end, c_waits, c_pinned)) =
+        std::thread::scope(|s| {
+            let consumer = s.spawn(side(1, consume));
+            let producer = s.spawn(side(0, produce));
+            (producer.join().unwrap(), consumer.join().unwrap())
         });
-        let producer = s.spawn(move || {
-            let pinned = pin(0);
-            ready.wait();
-            (produce(chunks), pinned)
-        });
-        ready.wait();
-        let start = Instant::now();
-        let (pw, p) = producer.join().unwrap();
-        let (cw, c) = consumer.join().unwrap();
-        elapsed = start.elapsed();
-        pinned = p && c;
-        waits = [pw, cw];
-    });
-    (elapsed, pinned, waits)
+    let elapsed = p_end.max(c_end) - p_start.min(c_start);
+    (elapsed, p_pinned && c_pinned, [p_waits, c_waits])
 }
 
 /// The `q`-quantile of sorted `v` (nearest rank).
