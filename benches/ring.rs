@@ -6,7 +6,9 @@
 //! - `one_thread`: write one chunk then read it back, ring of 4 × 1920 bytes
 //!   (block 4), chunks of 4, 64, 480, 1920 and 7680 bytes; pcm-ring's copy
 //!   API and zero-copy API under each overrun policy (SilenceFill on), rtrb
-//!   chunks with `CopyToUninit`, ringbuf `push_slice`/`pop_slice`, the floor.
+//!   chunks with `CopyToUninit`, ringbuf `push_slice`/`pop_slice`, the floor,
+//!   and `claim_bound`: rtrb's round trip plus the claim that a sound
+//!   `OverwriteOldest` read through split handles needs (see [`ClaimWord`]).
 //! - `two_threads`: stream 256 MiB (32 MiB in quick mode) in 1920-byte chunks
 //!   through a 7680-byte ring, producer and consumer on their own threads.
 //! - `silence`: read an empty ring with SilenceFill into 1920 bytes, against
@@ -27,6 +29,7 @@
 //! table of ratios.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, SamplingMode, Throughput};
@@ -139,25 +142,20 @@ fn one_thread(c: &mut Criterion) {
             let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(RING);
             let phase = rtrb_phase(&mut tx);
             let (src, mut dst) = (PageBuf::pattern(n, phase), PageBuf::new(n, phase));
-            b.iter(|| {
-                let src = black_box(&src[..]);
-                let mut chunk = tx.write_chunk_uninit(src.len()).unwrap();
-                let (w0, w1) = chunk.as_mut_slices();
-                let (s0, s1) = src.split_at(w0.len());
-                s0.copy_to_uninit(w0);
-                s1.copy_to_uninit(w1);
-                // SAFETY: both slices of the chunk were just initialised.
-                unsafe { chunk.commit_all() };
-
-                let dst = black_box(&mut dst[..]);
-                let chunk = rx.read_chunk(dst.len()).unwrap();
-                let (r0, r1) = chunk.as_slices();
-                let (d0, d1) = dst.split_at_mut(r0.len());
-                d0.copy_from_slice(r0);
-                d1.copy_from_slice(r1);
-                chunk.commit_all();
-            });
+            b.iter(|| rtrb_round_trip(&mut tx, &mut rx, &src, &mut dst, None));
             assert_eq!(dst[..], src[..]);
+        });
+
+        // Not a peer: rtrb plus the claim that a sound OverwriteOldest read
+        // through split handles takes (see `ClaimWord`).
+        group.bench_with_input(BenchmarkId::new("claim_bound", n), &n, |b, _| {
+            let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(RING);
+            let phase = rtrb_phase(&mut tx);
+            let (src, mut dst) = (PageBuf::pattern(n, phase), PageBuf::new(n, phase));
+            let claim = Box::new(ClaimWord::default());
+            b.iter(|| rtrb_round_trip(&mut tx, &mut rx, &src, &mut dst, Some(&claim)));
+            assert_eq!(dst[..], src[..]);
+            assert_eq!(claim.0.load(Ordering::Relaxed) & ClaimWord::BUSY, 0);
         });
 
         group.bench_with_input(BenchmarkId::new("ringbuf", n), &n, |b, _| {
@@ -201,6 +199,79 @@ fn plain_round_trip(
         return Err("short".into());
     }
     Ok(())
+}
+
+/// The least a sound `OverwriteOldest` read through split handles pays on top
+/// of an ordinary SPSC read: the producer may move the read position to
+/// discard the oldest blocks, so before copying them the consumer claims the
+/// position word with a compare-and-swap (a locked instruction on x86), which
+/// the producer then leaves alone, and releases it with the new position.
+/// pcm-ring's consumer does this on every `OverwriteOldest` read; without
+/// the claim the producer could overwrite bytes the consumer is copying.
+/// `claim_bound` is rtrb's round trip with this claim added on a word of its
+/// own line: no ring that overwrites through split handles and copies with
+/// `memcpy` can be faster per call on this machine.
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct ClaimWord(AtomicU32);
+
+impl ClaimWord {
+    /// The claim bit, as pcm-ring's (bit 31 of the read position).
+    const BUSY: u32 = 1 << 31;
+
+    /// Claims the word: one load and one compare-and-swap.
+    #[inline(always)]
+    fn claim(&self) -> u32 {
+        let position = self.0.load(Ordering::Acquire);
+        let claimed = self.0.compare_exchange(
+            position,
+            position | Self::BUSY,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        );
+        black_box(claimed.is_ok());
+        position
+    }
+
+    /// Releases the claim with the position moved on by `n`.
+    #[inline(always)]
+    fn release(&self, position: u32, n: usize) {
+        let next = position.wrapping_add(n as u32) & !Self::BUSY;
+        self.0.store(next, Ordering::Release);
+    }
+}
+
+/// One write and one read through rtrb's chunks (`CopyToUninit` in, plain
+/// copies out), as its documentation shows; with `claim`, the read is
+/// bracketed by [`ClaimWord`]'s claim and release.
+#[inline(always)]
+fn rtrb_round_trip(
+    tx: &mut rtrb::Producer<u8>,
+    rx: &mut rtrb::Consumer<u8>,
+    src: &PageBuf,
+    dst: &mut PageBuf,
+    claim: Option<&ClaimWord>,
+) {
+    let src = black_box(&src[..]);
+    let mut chunk = tx.write_chunk_uninit(src.len()).unwrap();
+    let (w0, w1) = chunk.as_mut_slices();
+    let (s0, s1) = src.split_at(w0.len());
+    s0.copy_to_uninit(w0);
+    s1.copy_to_uninit(w1);
+    // SAFETY: both slices of the chunk were just initialised.
+    unsafe { chunk.commit_all() };
+
+    let dst = black_box(&mut dst[..]);
+    let position = claim.map(ClaimWord::claim);
+    let chunk = rx.read_chunk(dst.len()).unwrap();
+    let (r0, r1) = chunk.as_slices();
+    let (d0, d1) = dst.split_at_mut(r0.len());
+    d0.copy_from_slice(r0);
+    d1.copy_from_slice(r1);
+    chunk.commit_all();
+    if let (Some(claim), Some(position)) = (claim, position) {
+        claim.release(position, dst.len());
+    }
 }
 
 // ---------------------------------------------------------------------------

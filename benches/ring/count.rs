@@ -51,23 +51,14 @@ fn make(name: &str) -> Option<Op> {
             let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(RING);
             let phase = rtrb_phase(&mut tx);
             let (src, mut dst) = (PageBuf::pattern(n, phase), PageBuf::new(n, phase));
-            Box::new(move || {
-                let src = black_box(&src[..]);
-                let mut chunk = tx.write_chunk_uninit(src.len()).unwrap();
-                let (w0, w1) = chunk.as_mut_slices();
-                let (s0, s1) = src.split_at(w0.len());
-                s0.copy_to_uninit(w0);
-                s1.copy_to_uninit(w1);
-                // SAFETY: both slices of the chunk were just initialised.
-                unsafe { chunk.commit_all() };
-                let dst = black_box(&mut dst[..]);
-                let chunk = rx.read_chunk(dst.len()).unwrap();
-                let (r0, r1) = chunk.as_slices();
-                let (d0, d1) = dst.split_at_mut(r0.len());
-                d0.copy_from_slice(r0);
-                d1.copy_from_slice(r1);
-                chunk.commit_all();
-            })
+            Box::new(move || rtrb_round_trip(&mut tx, &mut rx, &src, &mut dst, None))
+        }
+        ["claim", "bound"] => {
+            let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(RING);
+            let phase = rtrb_phase(&mut tx);
+            let (src, mut dst) = (PageBuf::pattern(n, phase), PageBuf::new(n, phase));
+            let claim = Box::new(ClaimWord::default());
+            Box::new(move || rtrb_round_trip(&mut tx, &mut rx, &src, &mut dst, Some(&claim)))
         }
         ["ringbuf"] => {
             let (mut tx, mut rx) = ringbuf::HeapRb::<u8>::new(RING).split();
@@ -180,6 +171,7 @@ const OPS: &[&str] = &[
     "floor_4",
     "rtrb_4",
     "ringbuf_4",
+    "claim_bound_4",
     "pcm_copy_reject_4",
     "pcm_copy_truncate_4",
     "pcm_copy_overwrite_4",
@@ -190,22 +182,26 @@ const OPS: &[&str] = &[
     "floor_64",
     "rtrb_64",
     "ringbuf_64",
+    "claim_bound_64",
     "pcm_copy_reject_64",
     "pcm_copy_overwrite_64",
     "floor_480",
     "rtrb_480",
     "ringbuf_480",
+    "claim_bound_480",
     "pcm_copy_reject_480",
     "pcm_copy_overwrite_480",
     "pcm_partial_reject_480",
     "floor_1920",
     "rtrb_1920",
     "ringbuf_1920",
+    "claim_bound_1920",
     "pcm_copy_reject_1920",
     "pcm_copy_overwrite_1920",
     "floor_7680",
     "rtrb_7680",
     "ringbuf_7680",
+    "claim_bound_7680",
     "pcm_copy_reject_7680",
     "pcm_copy_overwrite_7680",
     "fill_zero_1920",
