@@ -776,10 +776,18 @@ impl<'a> Consumer<'a> {
                 self.take_as::<false>(dst, available);
                 return Ok(self.took(len, available, finished));
             }
+        } else if self.fast_overwrite {
+            // `OverwriteOldest`, streaming, in one process: inlined too, so
+            // that its read does not pay for a call and the registers the
+            // out-of-line paths save.
+            if let Some(out) = self.take_claimed(dst) {
+                return Ok(out);
+            }
         }
-        // Not all there, not streaming, `OverwriteOldest`, shared memory
-        // (where `begin` checks the write position, and a hardened handle
-        // loads it once), or an error.
+        // Not all there, not streaming, an `OverwriteOldest` read that its
+        // short path leaves to the general one, shared memory (where
+        // `begin` checks the write position, and a hardened handle loads it
+        // once), or an error.
         self.read_slow(dst)
     }
 
@@ -788,11 +796,6 @@ impl<'a> Consumer<'a> {
     /// error).
     #[inline(never)]
     fn read_slow(&mut self, dst: &mut [u8]) -> Result<ReadOutcome, ReadError> {
-        if self.fast_overwrite {
-            if let Some(out) = self.take_claimed(dst) {
-                return Ok(out);
-            }
-        }
         if self.underrun == Underrun::SilenceFill && !self.overwrite && !self.check_peer {
             if let Some(out) = self.read_silence(dst) {
                 return Ok(out);
