@@ -209,8 +209,9 @@ fn plain_round_trip(
 /// pcm-ring's consumer does this on every `OverwriteOldest` read; without
 /// the claim the producer could overwrite bytes the consumer is copying.
 /// `claim_bound` is rtrb's round trip with this claim added on a word of its
-/// own line: no ring that overwrites through split handles and copies with
-/// `memcpy` can be faster per call on this machine.
+/// own line: what the claim alone adds to an SPSC round trip, the part of
+/// an `OverwriteOldest` read's cost that no sound design through split
+/// handles avoids.
 #[repr(align(128))]
 #[derive(Default)]
 pub(crate) struct ClaimWord(AtomicU32);
