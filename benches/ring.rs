@@ -491,12 +491,16 @@ criterion_group! {
 mod common;
 #[path = "ring/count.rs"]
 mod count;
+#[path = "ring/interleaved.rs"]
+mod interleaved;
 #[path = "ring/threads.rs"]
 mod threads;
 
 /// Criterion's groups, or, with `PCM_RING_COUNT` set, one operation in a
 /// loop for callgrind (`benches/count.sh`), or, with `PCM_RING_TWO_THREADS`
-/// set, the interleaved two-thread comparison (`benches/ring/threads.rs`).
+/// set, the interleaved two-thread comparison (`benches/ring/threads.rs`),
+/// or, with `PCM_RING_INTERLEAVED` set, the per-call comparison in
+/// interleaved batches (`benches/ring/interleaved.rs`).
 fn main() {
     if let Ok(op) = std::env::var("PCM_RING_COUNT") {
         count::run(&op);
@@ -504,6 +508,10 @@ fn main() {
     }
     if std::env::var_os("PCM_RING_TWO_THREADS").is_some() {
         threads::run();
+        return;
+    }
+    if std::env::var_os("PCM_RING_INTERLEAVED").is_some() {
+        interleaved::run();
         return;
     }
     benches();

@@ -18,7 +18,7 @@ pub fn measured(iters: u64, op: &mut dyn FnMut()) {
     }
 }
 
-type Op = Box<dyn FnMut()>;
+pub type Op = Box<dyn FnMut()>;
 
 fn policy(name: &str) -> Overrun {
     match name {
@@ -29,7 +29,7 @@ fn policy(name: &str) -> Overrun {
 }
 
 /// The operation named `name` (`<kind>_<bytes>`), set up and ready to run.
-fn make(name: &str) -> Option<Op> {
+pub fn make(name: &str) -> Option<Op> {
     let parts: Vec<&str> = name.split('_').collect();
     let n: usize = parts.last()?.parse().ok()?;
     let op: Op = match parts[..parts.len() - 1] {
@@ -46,6 +46,16 @@ fn make(name: &str) -> Option<Op> {
         ["fill", "zero"] => {
             let mut dst = PageBuf::new(n, 0);
             Box::new(move || black_box(&mut dst[..]).fill(black_box(0)))
+        }
+        ["fill", "u16le"] => {
+            // Unsigned 16-bit little-endian silence as a plain loop writes
+            // it (the `silence` group's floor).
+            let mut dst = PageBuf::new(n, 0);
+            Box::new(move || {
+                for frame in black_box(&mut dst[..]).chunks_exact_mut(2) {
+                    frame.copy_from_slice(&[0x00, 0x80]);
+                }
+            })
         }
         ["rtrb"] => {
             let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(RING);
@@ -206,6 +216,7 @@ const OPS: &[&str] = &[
     "pcm_copy_overwrite_7680",
     "fill_zero_1920",
     "empty_zero_1920",
+    "fill_u16le_1920",
     "empty_u16le_1920",
     "overwrite_1920",
     "cyclic_1920",

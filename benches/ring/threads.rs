@@ -51,7 +51,7 @@ use pcm_ring::{Underrun, WriteError};
 
 /// Pins the calling thread to `cpu`; whether it worked.
 #[cfg(target_os = "linux")]
-fn pin(cpu: usize) -> bool {
+pub fn pin(cpu: usize) -> bool {
     if std::env::var_os("PCM_RING_TWO_THREADS_PIN").is_some_and(|v| v == "0") {
         return false;
     }
@@ -68,7 +68,7 @@ fn pin(cpu: usize) -> bool {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn pin(_cpu: usize) -> bool {
+pub fn pin(_cpu: usize) -> bool {
     false
 }
 
@@ -412,18 +412,18 @@ pub fn stream(variant: &Variant, chunks: usize) -> (Duration, bool, [usize; 2]) 
 }
 
 /// The `q`-quantile of sorted `v` (nearest rank).
-fn quantile(v: &[f64], q: f64) -> f64 {
+pub fn quantile(v: &[f64], q: f64) -> f64 {
     let i = ((v.len() - 1) as f64 * q).round() as usize;
     v[i]
 }
 
 /// The median of `v` (sorted here).
-fn median_of(mut v: Vec<f64>) -> f64 {
+pub fn median_of(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     quantile(&v, 0.5)
 }
 
-fn env_usize(name: &str, default: usize) -> usize {
+pub fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
