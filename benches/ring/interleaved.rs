@@ -13,6 +13,13 @@
 //! gives each variant a ratio to that round's best peer (the faster of
 //! rtrb and ringbuf) and to that round's floor.
 //!
+//! Each round also makes every variant anew (`PCM_RING_INTERLEAVED_REPLACE`,
+//! default 1; 0 keeps the first instances) behind a spacer allocation of
+//! 0 to 16 KiB, so that its buffers and handles land elsewhere: identical
+//! code measured 0.86–1.24 × itself from one process to the next when each
+//! kept one placement for the whole run, and the per-round ratios now
+//! average over placements instead.
+//!
 //! The operations are the ones `benches/count.sh` counts (`count::make`,
 //! set up as in the criterion groups), called through the same
 //! never-inlined loop (`count::measured`). The cost of that loop and its
@@ -70,7 +77,11 @@ fn is_peer(name: &str) -> bool {
 /// A variant's operation, how many calls make one batch, and its times.
 struct Runner {
     name: &'static str,
+    /// The operation's name in `count::make`.
+    key: String,
     op: Box<dyn FnMut()>,
+    /// Allocated just before `op`, so that `op`'s buffers land elsewhere.
+    _spacer: Vec<u8>,
     iters: u64,
     /// Nanoseconds per call, one per round (the loop's cost subtracted).
     ns: Vec<f64>,
@@ -137,6 +148,7 @@ fn verdict(group: &str, name: &str, peer: f64, floor: f64) -> String {
 pub fn run() {
     let rounds = env_usize("PCM_RING_INTERLEAVED_ROUNDS", 51).max(1);
     let batch_ns = env_usize("PCM_RING_INTERLEAVED_BATCH_US", 2000).max(1) as f64 * 1e3;
+    let replace = env_usize("PCM_RING_INTERLEAVED_REPLACE", 1) != 0;
     let pinned = if pin(0) {
         "pinned to CPU 0"
     } else {
@@ -150,12 +162,14 @@ pub fn run() {
             let runners = g
                 .variants
                 .into_iter()
-                .map(|(name, op)| {
-                    let mut op = make(&op).unwrap_or_else(|| panic!("unknown operation {op}"));
+                .map(|(name, key)| {
+                    let mut op = make(&key).unwrap_or_else(|| panic!("unknown operation {key}"));
                     let iters = calibrate(&mut *op, batch_ns);
                     Runner {
                         name,
+                        key,
                         op,
+                        _spacer: Vec::new(),
                         iters,
                         ns: Vec::with_capacity(rounds),
                     }
@@ -165,6 +179,10 @@ pub fn run() {
         })
         .collect();
     let mut loop_ns = Vec::with_capacity(rounds);
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        | 1;
     for round in 0..rounds {
         let base = time(&mut *noop, noop_iters);
         loop_ns.push(base);
@@ -172,6 +190,20 @@ pub fn run() {
             let n = runners.len();
             for k in 0..n {
                 let r = &mut runners[(round + k) % n];
+                if replace {
+                    // A new instance behind a spacer of 0 to 16 KiB in
+                    // 64-byte steps: its buffers and handles land at other
+                    // addresses than last round's, so that no variant keeps
+                    // one lucky or unlucky placement for the whole run.
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    r.op = Box::new(|| {});
+                    r._spacer = vec![1u8; (seed % 256) as usize * 64];
+                    r.op = make(&r.key).unwrap_or_else(|| panic!("unknown operation {}", r.key));
+                    let warm = (r.iters / 8).max(100);
+                    measured(warm, &mut *r.op);
+                }
                 let ns = time(&mut *r.op, r.iters) - base;
                 r.ns.push(ns.max(0.0));
             }
