@@ -36,6 +36,7 @@ const OVERWRITE_PAIR_TRIES: u32 = 64;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 #[must_use = "the outcome says how much of the destination is data"]
+#[repr(C)]
 pub struct ReadOutcome {
     /// Bytes of data delivered (whole blocks), at the start of the destination.
     pub data: usize,
@@ -58,6 +59,36 @@ pub struct ReadOutcome {
     /// under [`Underrun::SilenceFill`]) and counted it in
     /// [`Counters::protocol_errors`]; the next read looks again.
     pub protocol_error: bool,
+}
+
+/// [`ReadOutcome`]'s layout with its five flags as one word.
+#[repr(C)]
+struct RawOutcome {
+    data: usize,
+    silence: usize,
+    flags: u64,
+}
+
+impl ReadOutcome {
+    /// An outcome whose flags are written with one store: a caller that
+    /// copies the outcome by words then reads them back from the store
+    /// buffer, where five one-byte stores would make it wait for them to
+    /// reach the cache.
+    #[inline(always)]
+    fn packed(data: usize, silence: usize, flags: [bool; 5]) -> Self {
+        let [a, b, c, d, e] = flags.map(u8::from);
+        let raw = RawOutcome {
+            data,
+            silence,
+            flags: u64::from_ne_bytes([a, b, c, d, e, 0, 0, 0]),
+        };
+        // SAFETY: both types are `repr(C)` with the same size (checked by
+        // `transmute`): two `usize`s, then five `bool`s and padding in
+        // `ReadOutcome`, the eight bytes of `flags` in `RawOutcome`, whose
+        // first five (in memory order, `from_ne_bytes`) are 0 or 1, valid
+        // `bool`s, in field order.
+        unsafe { core::mem::transmute::<RawOutcome, ReadOutcome>(raw) }
+    }
 }
 
 /// What one read saw when it started.
@@ -122,6 +153,7 @@ pub struct Consumer<'a> {
     /// The same under `OverwriteOldest`: streaming, not on shared memory
     /// (see `take_claimed`).
     fast_overwrite: bool,
+    silence_short: bool,
     below_low_watermark: bool,
     /// Bytes buffered from `read` as of the write position last loaded
     /// (not under `OverwriteOldest`, where `read` is not authoritative).
@@ -169,6 +201,8 @@ impl<'a> Consumer<'a> {
             streaming: false,
             fast: false,
             fast_overwrite: false,
+            silence_short: config.underrun == Underrun::SilenceFill
+                && config.overrun != Overrun::OverwriteOldest,
             below_low_watermark: false,
             cached: Cell::new(0),
             tally: Tally::new(),
@@ -182,6 +216,7 @@ impl<'a> Consumer<'a> {
     /// position it loads.
     pub(crate) fn attached(mut self) -> Self {
         self.check_peer = true;
+        self.silence_short = false;
         self
     }
 
@@ -673,18 +708,16 @@ impl<'a> Consumer<'a> {
 
         self.tally.add(field::READ, n as u64);
         let after = view.available - n;
-        let mut out = ReadOutcome {
-            data: n,
-            ..ReadOutcome::default()
-        };
         let short = want - n;
+        let mut underrun = false;
+        let mut silence = 0;
         if short > 0 {
             let counter = if !self.streaming {
                 field::SILENCE_PRIMING
             } else if view.finished {
                 field::SILENCE_END
             } else {
-                out.underrun = true;
+                underrun = true;
                 self.tally.add(field::UNDERRUNS, 1);
                 field::SILENCE_UNDERRUN
             };
@@ -694,21 +727,30 @@ impl<'a> Consumer<'a> {
                     self.silence.fill(&mut d1[n1..]);
                 }
                 self.tally.add(counter, short as u64);
-                out.silence = short;
+                silence = short;
             }
-            if out.underrun {
+            if underrun {
                 self.ran_dry();
             }
         }
         self.publish_counters();
-        out.priming = !self.streaming;
-        out.low_watermark = self.low_watermark_edge(view.available, after);
-        out.end_of_stream = view.finished && after == 0;
-        if self.fault.get() {
-            out.protocol_error = true;
+        let priming = !self.streaming;
+        let low_watermark = self.low_watermark_edge(view.available, after);
+        let protocol_error = self.fault.get();
+        if protocol_error {
             self.after_protocol_error();
         }
-        out
+        ReadOutcome::packed(
+            n,
+            silence,
+            [
+                underrun,
+                priming,
+                low_watermark,
+                view.finished && after == 0,
+                protocol_error,
+            ],
+        )
     }
 
     #[inline]
@@ -784,6 +826,11 @@ impl<'a> Consumer<'a> {
                 return Ok(out);
             }
         }
+        if self.silence_short {
+            if let Some(out) = self.read_silence(dst) {
+                return Ok(out);
+            }
+        }
         // Not all there, not streaming, an `OverwriteOldest` read that its
         // short path leaves to the general one, shared memory (where
         // `begin` checks the write position, and a hardened handle loads it
@@ -796,11 +843,6 @@ impl<'a> Consumer<'a> {
     /// error).
     #[inline(never)]
     fn read_slow(&mut self, dst: &mut [u8]) -> Result<ReadOutcome, ReadError> {
-        if self.underrun == Underrun::SilenceFill && !self.overwrite && !self.check_peer {
-            if let Some(out) = self.read_silence(dst) {
-                return Ok(out);
-            }
-        }
         self.read_general(dst)
     }
 
@@ -853,13 +895,9 @@ impl<'a> Consumer<'a> {
         }
         self.silence.fill(dst);
         self.cached.set(available);
-        let mut out = ReadOutcome {
-            silence: len,
-            ..ReadOutcome::default()
-        };
+        let underrun = self.streaming;
         if self.streaming {
             // Empty while streaming: an underrun (two counters).
-            out.underrun = true;
             self.tally.add(field::UNDERRUNS, 1);
             self.tally.add(field::SILENCE_UNDERRUN, len as u64);
             self.ran_dry();
@@ -869,9 +907,12 @@ impl<'a> Consumer<'a> {
             self.tally
                 .publish_alone(field::SILENCE_PRIMING, &header.consumer_counters);
         }
-        out.priming = !self.streaming;
-        out.low_watermark = self.low_watermark_edge(available, available);
-        Some(out)
+        let low_watermark = self.low_watermark_edge(available, available);
+        Some(ReadOutcome::packed(
+            0,
+            len,
+            [underrun, !self.streaming, low_watermark, false, false],
+        ))
     }
 
     /// A streaming read of whole blocks on shared memory (not
@@ -939,11 +980,7 @@ impl<'a> Consumer<'a> {
         } else {
             self.low_watermark_edge(cached, cached - len)
         };
-        ReadOutcome {
-            data: len,
-            low_watermark: edge,
-            ..ReadOutcome::default()
-        }
+        ReadOutcome::packed(len, 0, [false, false, edge, false, false])
     }
 
     /// The short read: copies `dst.len() <= available` bytes from `read`,
@@ -1048,12 +1085,12 @@ impl<'a> Consumer<'a> {
     #[inline(always)]
     fn took(&mut self, len: usize, available: usize, finished: bool) -> ReadOutcome {
         let after = available - len;
-        ReadOutcome {
-            data: len,
-            low_watermark: self.low_watermark_edge(available, after),
-            end_of_stream: finished && after == 0,
-            ..ReadOutcome::default()
-        }
+        let low_watermark = self.low_watermark_edge(available, after);
+        ReadOutcome::packed(
+            len,
+            0,
+            [false, false, low_watermark, finished && after == 0, false],
+        )
     }
 
     /// Reads typed samples; `dst` must hold whole frames, and counts in the
@@ -1382,18 +1419,48 @@ impl ReadGrant<'_, '_> {
             consumer.publish_counters();
         }
         let after = view.available - len;
-        Ok(ReadOutcome {
-            data: len,
-            priming: !consumer.streaming,
-            low_watermark: consumer.low_watermark_edge(view.available, after),
-            end_of_stream: view.finished && after == 0,
-            ..ReadOutcome::default()
-        })
+        let low_watermark = consumer.low_watermark_edge(view.available, after);
+        Ok(ReadOutcome::packed(
+            len,
+            0,
+            [
+                false,
+                !consumer.streaming,
+                low_watermark,
+                view.finished && after == 0,
+                false,
+            ],
+        ))
     }
 }
 
 impl Drop for ReadGrant<'_, '_> {
     fn drop(&mut self) {
         self.consumer.end(self.view, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_outcome_puts_each_flag_in_its_field() {
+        for bits in 0u8..32 {
+            let flag = |i: u8| bits & (1 << i) != 0;
+            let flags = [flag(0), flag(1), flag(2), flag(3), flag(4)];
+            let (data, silence) = (usize::MAX - usize::from(bits), usize::from(bits) << 3);
+            let out = ReadOutcome::packed(data, silence, flags);
+            let expected = ReadOutcome {
+                data,
+                silence,
+                underrun: flags[0],
+                priming: flags[1],
+                low_watermark: flags[2],
+                end_of_stream: flags[3],
+                protocol_error: flags[4],
+            };
+            assert_eq!(out, expected, "flags {flags:?}");
+        }
     }
 }
