@@ -18,7 +18,10 @@
 //! 0 to 16 KiB, so that its buffers and handles land elsewhere: identical
 //! code measured 0.86–1.24 × itself from one process to the next when each
 //! kept one placement for the whole run, and the per-round ratios now
-//! average over placements instead.
+//! average over placements instead. Each batch also runs 0 to 4 KiB deeper
+//! on the stack (the operations keep values there), which took the last
+//! run-long outliers away (one variant at 1.77 × its usual time for a
+//! whole run, once in five).
 //!
 //! The operations are the ones `benches/count.sh` counts (`count::make`,
 //! set up as in the criterion groups), called through the same
@@ -31,6 +34,7 @@
 use super::count::{make, measured};
 use super::threads::{env_usize, median_of, pin, quantile};
 use super::PERIOD;
+use std::hint::black_box;
 use std::time::Instant;
 
 /// One comparison: its variants (name shown, operation) and which targets
@@ -92,6 +96,23 @@ fn time(op: &mut dyn FnMut(), iters: u64) -> f64 {
     let start = Instant::now();
     measured(iters, op);
     start.elapsed().as_nanos() as f64 / iters as f64
+}
+
+/// [`time`], called `depth` frames of 64 bytes deeper on the stack: the
+/// operations keep values on the stack, and a stack at one address for the
+/// whole process could collide with the buffers (same offset in a page)
+/// for every round of a run.
+#[inline(never)]
+fn time_at_depth(depth: usize, op: &mut dyn FnMut(), iters: u64) -> f64 {
+    let pad = [0u8; 64];
+    let ns = if depth == 0 {
+        time(op, iters)
+    } else {
+        time_at_depth(depth - 1, op, iters)
+    };
+    // After the call, so that each frame stays on the stack.
+    black_box(&pad);
+    ns
 }
 
 /// Warms `op` up and returns the number of calls that take about
@@ -190,21 +211,27 @@ pub fn run() {
             let n = runners.len();
             for k in 0..n {
                 let r = &mut runners[(round + k) % n];
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
                 if replace {
                     // A new instance behind a spacer of 0 to 16 KiB in
                     // 64-byte steps: its buffers and handles land at other
                     // addresses than last round's, so that no variant keeps
                     // one lucky or unlucky placement for the whole run.
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
+                    // (And below, the stack 0 to 4 KiB deeper.)
                     r.op = Box::new(|| {});
                     r._spacer = vec![1u8; (seed % 256) as usize * 64];
                     r.op = make(&r.key).unwrap_or_else(|| panic!("unknown operation {}", r.key));
                     let warm = (r.iters / 8).max(100);
                     measured(warm, &mut *r.op);
                 }
-                let ns = time(&mut *r.op, r.iters) - base;
+                let depth = if replace {
+                    (seed >> 8) as usize % 64
+                } else {
+                    0
+                };
+                let ns = time_at_depth(depth, &mut *r.op, r.iters) - base;
                 r.ns.push(ns.max(0.0));
             }
         }
