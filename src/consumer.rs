@@ -153,6 +153,8 @@ pub struct Consumer<'a> {
     /// The same under `OverwriteOldest`: streaming, not on shared memory
     /// (see `take_claimed`).
     fast_overwrite: bool,
+    /// Whether a read that delivers no data may take `read_silence`:
+    /// `SilenceFill`, not `OverwriteOldest`, not on shared memory.
     silence_short: bool,
     below_low_watermark: bool,
     /// Bytes buffered from `read` as of the write position last loaded
@@ -827,6 +829,8 @@ impl<'a> Consumer<'a> {
             }
         }
         if self.silence_short {
+            // Nothing to deliver (an empty ring, or priming below the
+            // threshold): silence, inlined as well.
             if let Some(out) = self.read_silence(dst) {
                 return Ok(out);
             }
@@ -835,20 +839,13 @@ impl<'a> Consumer<'a> {
         // short path leaves to the general one, shared memory (where
         // `begin` checks the write position, and a hardened handle loads it
         // once), or an error.
-        self.read_slow(dst)
-    }
-
-    /// [`read`](Self::read) when it is not all there, or not streaming, or
-    /// under `OverwriteOldest`, or on shared memory (or the call is an
-    /// error).
-    #[inline(never)]
-    fn read_slow(&mut self, dst: &mut [u8]) -> Result<ReadOutcome, ReadError> {
         self.read_general(dst)
     }
 
-    /// [`read`](Self::read) when neither short path applies. Out of line
-    /// from `read_slow`, so that the short paths do not pay for the
-    /// registers it needs.
+    /// [`read`](Self::read) when none of its short paths applies: not all
+    /// there, not streaming, an `OverwriteOldest` read its short path left,
+    /// shared memory, or an error. Out of line, so that the short paths do
+    /// not pay for the registers it needs.
     #[inline(never)]
     fn read_general(&mut self, dst: &mut [u8]) -> Result<ReadOutcome, ReadError> {
         self.check_blocks(dst.len())?;

@@ -37,8 +37,8 @@ use super::PERIOD;
 use std::hint::black_box;
 use std::time::Instant;
 
-/// One comparison: its variants (name shown, operation) and which targets
-/// apply.
+/// One comparison: its name and its variants (the name shown, the
+/// operation).
 struct Group {
     name: String,
     variants: Vec<(&'static str, String)>,
