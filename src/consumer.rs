@@ -96,10 +96,40 @@ impl ReadOutcome {
 struct View {
     read: usize,
     available: usize,
-    finished: bool,
-    /// Whether the read holds the overwrite claim (then it must store the
-    /// read position back, which drops the claim).
-    claimed: bool,
+    /// `FINISHED` and `CLAIMED`, in one word: a grant carries its view
+    /// across calls, and a caller's move of the grant then copies it by
+    /// words, which one-byte stores of two `bool`s would stall (see
+    /// [`ReadOutcome::packed`]).
+    flags: usize,
+}
+
+impl View {
+    const FINISHED: usize = 1;
+    const CLAIMED: usize = 2;
+
+    /// `claimed`: whether the read holds the overwrite claim (then it must
+    /// store the read position back, which drops the claim).
+    #[inline(always)]
+    fn new(read: usize, available: usize, finished: bool, claimed: bool) -> Self {
+        View {
+            read,
+            available,
+            flags: (usize::from(finished) * Self::FINISHED)
+                | (usize::from(claimed) * Self::CLAIMED),
+        }
+    }
+
+    /// Whether the end of the stream was seen (before the write position).
+    #[inline(always)]
+    fn finished(&self) -> bool {
+        self.flags & Self::FINISHED != 0
+    }
+
+    /// Whether the read holds the overwrite claim.
+    #[inline(always)]
+    fn claimed(&self) -> bool {
+        self.flags & Self::CLAIMED != 0
+    }
 }
 
 /// The consuming half of a ring. It is [`Send`]: move it to the audio
@@ -545,12 +575,7 @@ impl<'a> Consumer<'a> {
         loop {
             let (read, write) = self.positions();
             let available = self.geometry.distance(read, write);
-            let view = View {
-                read,
-                available,
-                finished,
-                claimed: false,
-            };
+            let view = View::new(read, available, finished, false);
             let copies = want > 0 && self.delivers(available, finished);
             if !self.overwrite || !USE_CLAIM || (CLAIM_ONLY_TO_COPY && !copies) {
                 return view;
@@ -573,11 +598,7 @@ impl<'a> Consumer<'a> {
                 } else {
                     self.geometry.distance(read, write as usize)
                 };
-                return View {
-                    available,
-                    claimed: true,
-                    ..view
-                };
+                return View::new(view.read, available, view.finished(), true);
             }
         }
     }
@@ -594,7 +615,7 @@ impl<'a> Consumer<'a> {
             self.read_offset = self.geometry.offset(self.read);
         }
         self.cached.set(view.available - n);
-        if n > 0 || view.claimed {
+        if n > 0 || view.claimed() {
             self.shared
                 .header()
                 .read
@@ -605,7 +626,7 @@ impl<'a> Consumer<'a> {
     /// Priming: bytes this read may deliver.
     fn gate(&mut self, view: &View) -> usize {
         if !self.streaming
-            && (view.finished || (view.available > 0 && view.available >= self.threshold))
+            && (view.finished() || (view.available > 0 && view.available >= self.threshold))
         {
             self.set_streaming(true);
         }
@@ -716,7 +737,7 @@ impl<'a> Consumer<'a> {
         if short > 0 {
             let counter = if !self.streaming {
                 field::SILENCE_PRIMING
-            } else if view.finished {
+            } else if view.finished() {
                 field::SILENCE_END
             } else {
                 underrun = true;
@@ -749,7 +770,7 @@ impl<'a> Consumer<'a> {
                 underrun,
                 priming,
                 low_watermark,
-                view.finished && after == 0,
+                view.finished() && after == 0,
                 protocol_error,
             ],
         )
@@ -937,12 +958,7 @@ impl<'a> Consumer<'a> {
             return self.took(len, available, finished);
         }
         // Not enough, or broken: finish with this one look.
-        let view = View {
-            read: self.read,
-            available,
-            finished,
-            claimed: false,
-        };
+        let view = View::new(self.read, available, finished, false);
         let fill = self.underrun == Underrun::SilenceFill;
         self.read_view(view, dst, &mut [], fill)
     }
@@ -1028,7 +1044,7 @@ impl<'a> Consumer<'a> {
         self.read = g.advance(view.read, len);
         // Releases the claim.
         self.took_whole(len, view.available - len);
-        Some(self.took(len, view.available, view.finished))
+        Some(self.took(len, view.available, view.finished()))
     }
 
     /// The claim of `take_claimed` (a streaming read under `OverwriteOldest`
@@ -1068,12 +1084,7 @@ impl<'a> Consumer<'a> {
             header.read.store(raw, PUBLISH_READ);
             return None;
         }
-        Some(View {
-            read,
-            available,
-            finished,
-            claimed: true,
-        })
+        Some(View::new(read, available, finished, true))
     }
 
     /// The outcome of a read that took all `len` bytes it asked for out of
@@ -1211,12 +1222,7 @@ impl<'a> Consumer<'a> {
         {
             // As in `read`: the release's outcome is the one a fresh look
             // would give, for any length it releases.
-            let view = View {
-                read: self.read,
-                available: cached,
-                finished: false,
-                claimed: false,
-            };
+            let view = View::new(self.read, cached, false, false);
             return ReadGrant {
                 consumer: self,
                 view,
@@ -1234,17 +1240,12 @@ impl<'a> Consumer<'a> {
                 cached
             };
             self.cached.set(available);
-            View {
-                read: self.read,
-                available,
-                finished,
-                claimed: false,
-            }
+            View::new(self.read, available, finished, false)
         } else {
             self.begin(want)
         };
         let deliverable = self.gate(&view);
-        if self.streaming && view.available == 0 && !view.finished {
+        if self.streaming && view.available == 0 && !view.finished() {
             self.ran_dry();
         }
         let len = deliverable.min(want);
@@ -1309,7 +1310,7 @@ impl core::fmt::Debug for ReadGrant<'_, '_> {
         f.debug_struct("ReadGrant")
             .field("len", &self.len)
             .field("available", &self.view.available)
-            .field("end_of_stream", &self.view.finished)
+            .field("end_of_stream", &self.view.finished())
             .finish_non_exhaustive()
     }
 }
@@ -1424,7 +1425,7 @@ impl ReadGrant<'_, '_> {
                 false,
                 !consumer.streaming,
                 low_watermark,
-                view.finished && after == 0,
+                view.finished() && after == 0,
                 false,
             ],
         ))
