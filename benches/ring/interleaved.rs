@@ -18,10 +18,11 @@
 //! 0 to 16 KiB, so that its buffers and handles land elsewhere: identical
 //! code measured 0.86–1.24 × itself from one process to the next when each
 //! kept one placement for the whole run, and the per-round ratios now
-//! average over placements instead. Each batch also runs 0 to 4 KiB deeper
-//! on the stack (the operations keep values there), which took the last
-//! run-long outliers away (one variant at 1.77 × its usual time for a
-//! whole run, once in five).
+//! average over placements instead. With the same switch each batch also
+//! runs 0 to 4 KiB deeper on the stack (the operations keep values there),
+//! which took most of the remaining run-long outliers away (one variant at
+//! 1.77 × its usual time for a whole run, once in five runs; about once in
+//! twelve since).
 //!
 //! The operations are the ones `benches/count.sh` counts (`count::make`,
 //! set up as in the criterion groups), called through the same
