@@ -130,16 +130,20 @@ fn calibrate(op: &mut dyn FnMut(), batch_ns: f64) -> u64 {
     }
 }
 
-fn ratio_cell(v: &mut [f64]) -> String {
+/// The median, 10th and 90th percentile of `v` (sorted here), if any.
+fn spread(v: &mut [f64]) -> Option<(f64, f64, f64)> {
     if v.is_empty() {
-        return String::from("–");
+        return None;
     }
     v.sort_by(f64::total_cmp);
-    format!(
-        "{:.2} ({:.2}–{:.2})",
-        quantile(v, 0.5),
-        quantile(v, 0.1),
-        quantile(v, 0.9)
+    Some((quantile(v, 0.5), quantile(v, 0.1), quantile(v, 0.9)))
+}
+
+/// A table cell: `median (p10–p90)`, or a dash.
+fn ratio_cell(spread: Option<(f64, f64, f64)>) -> String {
+    spread.map_or_else(
+        || String::from("–"),
+        |(m, lo, hi)| format!("{m:.2} ({lo:.2}–{hi:.2})"),
     )
 }
 
@@ -275,23 +279,15 @@ pub fn run() {
                     floor_ratios.push(r.ns[round] / f);
                 }
             }
-            let peer_median = if peer_ratios.is_empty() {
-                f64::NAN
-            } else {
-                median_of(peer_ratios.clone())
-            };
-            let floor_median = if floor_ratios.is_empty() {
-                f64::NAN
-            } else {
-                median_of(floor_ratios.clone())
-            };
+            let (peer, floor) = (spread(&mut peer_ratios), spread(&mut floor_ratios));
+            let median = |s: Option<(f64, f64, f64)>| s.map_or(f64::NAN, |(m, _, _)| m);
             println!(
                 "| {} | {:.2} | {} | {} | {} |",
                 r.name,
                 median_of(r.ns.clone()),
-                ratio_cell(&mut peer_ratios),
-                ratio_cell(&mut floor_ratios),
-                verdict(name, r.name, peer_median, floor_median)
+                ratio_cell(peer),
+                ratio_cell(floor),
+                verdict(name, r.name, median(peer), median(floor))
             );
         }
         let find = |name: &str| runners.iter().find(|r| r.name == name);
@@ -305,7 +301,7 @@ pub fn run() {
                 .collect();
             println!(
                 "\nA/A: `twin_rtrb` / `rtrb` per round: {}",
-                ratio_cell(&mut aa)
+                ratio_cell(spread(&mut aa))
             );
         }
         println!();
