@@ -328,7 +328,11 @@ fn two_threads(c: &mut Criterion) {
     // (`PCM_RING_TWO_THREADS=1`, see `benches/ring/threads.rs`).
     for variant in &threads::variants() {
         group.bench_function(BenchmarkId::new(&variant.name, PERIOD), |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| threads::stream(variant, chunks).0).sum())
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| threads::stream(variant, chunks, None).0)
+                    .sum()
+            })
         });
     }
     group.finish();

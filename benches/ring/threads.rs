@@ -34,6 +34,14 @@
 //!   variants (and the peers).
 //! - Each side reads the clock itself, after the start barrier and when it
 //!   is done; a stream's time runs from the earlier start to the later end.
+//! - Each round places every variant anew (`PCM_RING_TWO_THREADS_REPLACE`,
+//!   default 1; 0 keeps the allocator's placement): its ring lands behind
+//!   a spacer allocation of 0 to 16 KiB, and each side runs 0 to 4 KiB
+//!   deeper on its stack, where it keeps its handle. Without it, one
+//!   process keeps one placement for every round, and the same build of
+//!   pcm-ring measured about 1.05 × the best peer in some processes and
+//!   1.13 × in others; with it, the per-round ratios average over
+//!   placements.
 //!
 //! How each side waits: on a full or empty ring it spins a little, then
 //! yields (two cores: a side whose peer was descheduled gives the core
@@ -382,22 +390,34 @@ fn is_peer(name: &str) -> bool {
 
 /// One stream of `chunks` chunks: its time, whether both threads were
 /// pinned, and how often the producer and the consumer had to wait.
+/// `place` is a random seed for a new placement (see [`run`]), `None` for
+/// the allocator's.
 ///
 /// The time runs from the first side's start to the last side's end, each
 /// read by the side's own thread: the thread that spawns them is not
 /// pinned, and on two cores taken by the two sides it may run only after
 /// a scheduler tick, so a clock it read would start late by a random part
 /// of the stream (a short stream could even seem to take no time).
-pub fn stream(variant: &Variant, chunks: usize) -> (Duration, bool, [usize; 2]) {
+pub fn stream(
+    variant: &Variant,
+    chunks: usize,
+    place: Option<u64>,
+) -> (Duration, bool, [usize; 2]) {
+    // A new placement (see `run`): the ring behind a spacer of 0 to 16 KiB,
+    // each side 0 to 4 KiB deeper on its stack.
+    let seed = place.unwrap_or(0);
+    let spacer = vec![1u8; (seed % 256) as usize * 64];
     let (produce, consume) = (variant.make)();
+    let depths = [(seed >> 8) as usize % 64, (seed >> 16) as usize % 64];
     let ready = std::sync::Barrier::new(2);
     let side = |cpu: usize, work: Side| {
         let ready = &ready;
+        let depth = depths[cpu];
         move || {
             let pinned = pin(cpu);
             ready.wait();
             let start = Instant::now();
-            let waits = work(chunks);
+            let waits = at_depth(depth, work, chunks);
             (start, Instant::now(), waits, pinned)
         }
     };
@@ -407,8 +427,25 @@ pub fn stream(variant: &Variant, chunks: usize) -> (Duration, bool, [usize; 2]) 
             let producer = s.spawn(side(0, produce));
             (producer.join().unwrap(), consumer.join().unwrap())
         });
+    drop(black_box(spacer));
     let elapsed = p_end.max(c_end) - p_start.min(c_start);
     (elapsed, p_pinned && c_pinned, [p_waits, c_waits])
+}
+
+/// Runs `work` `depth` frames of 64 bytes deeper on the stack: a side keeps
+/// its handle and loop state there, and a stack at one offset in a page
+/// for a whole run could collide with the ring's buffers every round.
+#[inline(never)]
+fn at_depth(depth: usize, work: Side, chunks: usize) -> usize {
+    let pad = [0u8; 64];
+    let waits = if depth == 0 {
+        work(chunks)
+    } else {
+        at_depth(depth - 1, work, chunks)
+    };
+    // After the call, so that each frame stays on the stack.
+    black_box(&pad);
+    waits
 }
 
 /// The `q`-quantile of sorted `v` (nearest rank).
@@ -439,8 +476,15 @@ pub fn run() {
     let variants = variants();
     // Warm-up: one short stream of each.
     for v in &variants {
-        let _ = stream(v, chunks / 16 + 1);
+        let _ = stream(v, chunks / 16 + 1, None);
     }
+    // Each round places every variant anew (`PCM_RING_TWO_THREADS_REPLACE`,
+    // default 1; 0 keeps one placement, the allocator's, for every round).
+    let replace = env_usize("PCM_RING_TWO_THREADS_REPLACE", 1) != 0;
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        | 1;
     let mut secs = vec![Vec::new(); variants.len()];
     // Waits per chunk, producer and consumer, per round.
     let mut waits = vec![[Vec::new(), Vec::new()]; variants.len()];
@@ -448,7 +492,10 @@ pub fn run() {
     for round in 0..rounds {
         for k in 0..variants.len() {
             let i = (round + k) % variants.len();
-            let (t, pinned, w) = stream(&variants[i], chunks);
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let (t, pinned, w) = stream(&variants[i], chunks, replace.then_some(seed));
             all_pinned &= pinned;
             secs[i].push(t.as_secs_f64());
             for side in 0..2 {
