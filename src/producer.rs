@@ -566,7 +566,15 @@ impl<'a> Producer<'a> {
         if !self.blocked && len <= self.room.get() && self.geometry.whole_blocks_small(len) {
             return Ok(self.write_trusted(src));
         }
-        self.write_slow(src)
+        // The slow path's outcome comes back through `out`, not as its
+        // return value: returned in memory, the caller would merge the two
+        // paths' outcomes there, and the fast path's would make the trip
+        // through memory too (see `WriteError`'s layout).
+        let mut out = WriteOutcome::default();
+        match self.write_slow(src, &mut out) {
+            Ok(()) => Ok(out),
+            Err(e) => Err(e),
+        }
     }
 
     /// The fast path's write: `src` is whole blocks that fit in the cached
@@ -584,9 +592,16 @@ impl<'a> Producer<'a> {
     }
 
     /// [`write`](Self::write) when the cached free space is not enough (or
-    /// the call is an error).
+    /// the call is an error); a written outcome goes to `out`.
     #[inline(never)]
-    fn write_slow(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
+    fn write_slow(&mut self, src: &[u8], out: &mut WriteOutcome) -> Result<(), WriteError> {
+        *out = self.write_slow_inner(src)?;
+        Ok(())
+    }
+
+    /// The body of [`write_slow`](Self::write_slow).
+    #[inline(always)]
+    fn write_slow_inner(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
         match self.look_again(src.len()) {
             Some(Ok(())) => return Ok(self.write_trusted(src)),
             Some(Err(e)) => return Err(e),
