@@ -566,15 +566,19 @@ impl<'a> Producer<'a> {
         if !self.blocked && len <= self.room.get() && self.geometry.whole_blocks_small(len) {
             return Ok(self.write_trusted(src));
         }
-        // The slow path's outcome comes back through `out`, not as its
-        // return value: returned in memory, the caller would merge the two
-        // paths' outcomes there, and the fast path's would make the trip
-        // through memory too (see `WriteError`'s layout).
-        let mut out = WriteOutcome::default();
-        match self.write_slow(src, &mut out) {
-            Ok(()) => Ok(out),
-            Err(e) => Err(e),
+        // The slow path's result comes back through `slot`, and only when
+        // it is not a plain write of all of `src`: returned in memory, the
+        // caller would merge the two paths' outcomes there, and the fast
+        // path's would make the trip through memory too (see `WriteError`'s
+        // layout).
+        let mut slot = Ok(WriteOutcome::default());
+        if self.write_slow(src, &mut slot) {
+            return Ok(WriteOutcome {
+                written: len,
+                ..WriteOutcome::default()
+            });
         }
+        slot
     }
 
     /// The fast path's write: `src` is whole blocks that fit in the cached
@@ -592,21 +596,31 @@ impl<'a> Producer<'a> {
     }
 
     /// [`write`](Self::write) when the cached free space is not enough (or
-    /// the call is an error); a written outcome goes to `out`.
+    /// the call is an error). Returns whether it wrote all of `src` with
+    /// nothing else to report (the common case: the cache was stale);
+    /// otherwise the result is in `slot`.
     #[inline(never)]
-    fn write_slow(&mut self, src: &[u8], out: &mut WriteOutcome) -> Result<(), WriteError> {
-        *out = self.write_slow_inner(src)?;
-        Ok(())
+    fn write_slow(&mut self, src: &[u8], slot: &mut Result<WriteOutcome, WriteError>) -> bool {
+        match self.look_again(src.len()) {
+            Some(Ok(())) => {
+                let _ = self.write_trusted(src);
+                true
+            }
+            Some(Err(e)) => {
+                *slot = Err(e);
+                false
+            }
+            None => {
+                *slot = self.write_general(src);
+                false
+            }
+        }
     }
 
-    /// The body of [`write_slow`](Self::write_slow).
+    /// [`write_slow`](Self::write_slow) when a fresh look at the read
+    /// position did not settle it.
     #[inline(always)]
-    fn write_slow_inner(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
-        match self.look_again(src.len()) {
-            Some(Ok(())) => return Ok(self.write_trusted(src)),
-            Some(Err(e)) => return Err(e),
-            None => {}
-        }
+    fn write_general(&mut self, src: &[u8]) -> Result<WriteOutcome, WriteError> {
         self.begin_op();
         self.check_block_boundary()?;
         let len = src.len();
