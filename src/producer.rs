@@ -42,6 +42,18 @@ pub struct WriteOutcome {
     pub held: usize,
 }
 
+impl WriteOutcome {
+    /// `written` bytes written, nothing else to report.
+    const fn plain(written: usize) -> WriteOutcome {
+        WriteOutcome {
+            written,
+            dropped: 0,
+            overwritten: 0,
+            held: 0,
+        }
+    }
+}
+
 /// The producing half of a ring. It is [`Send`]: move it to the thread, IOCTL
 /// path or decoder that makes the audio.
 ///
@@ -573,10 +585,7 @@ impl<'a> Producer<'a> {
         // layout).
         let mut slot = Ok(WriteOutcome::default());
         if self.write_slow(src, &mut slot) {
-            return Ok(WriteOutcome {
-                written: len,
-                ..WriteOutcome::default()
-            });
+            return Ok(WriteOutcome::plain(len));
         }
         slot
     }
@@ -589,10 +598,7 @@ impl<'a> Producer<'a> {
         self.copy_at_trusted(src);
         self.publish_with::<false>(len);
         self.publish_counters();
-        WriteOutcome {
-            written: len,
-            ..WriteOutcome::default()
-        }
+        WriteOutcome::plain(len)
     }
 
     /// [`write`](Self::write) when the cached free space is not enough (or
@@ -637,10 +643,7 @@ impl<'a> Producer<'a> {
             self.copy_at(src);
             self.publish(len);
             self.publish_counters();
-            return Ok(WriteOutcome {
-                written: len,
-                ..WriteOutcome::default()
-            });
+            return Ok(WriteOutcome::plain(len));
         }
         if self.overrun == Overrun::Reject {
             // `room` is fresh here: refuse without loading it again.
