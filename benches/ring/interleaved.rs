@@ -33,9 +33,8 @@
 //! statistic's own lean and spread for code exactly as fast as a peer.
 
 use super::count::{make, measured};
-use super::threads::{env_usize, median_of, pin, quantile};
+use super::threads::{at_depth, env_usize, median_of, pin, quantile, Placement};
 use super::PERIOD;
-use std::hint::black_box;
 use std::time::Instant;
 
 /// One comparison: its name and its variants (the name shown, the
@@ -97,23 +96,6 @@ fn time(op: &mut dyn FnMut(), iters: u64) -> f64 {
     let start = Instant::now();
     measured(iters, op);
     start.elapsed().as_nanos() as f64 / iters as f64
-}
-
-/// [`time`], called `depth` frames of 64 bytes deeper on the stack: the
-/// operations keep values on the stack, and a stack at one address for the
-/// whole process could collide with the buffers (same offset in a page)
-/// for every round of a run.
-#[inline(never)]
-fn time_at_depth(depth: usize, op: &mut dyn FnMut(), iters: u64) -> f64 {
-    let pad = [0u8; 64];
-    let ns = if depth == 0 {
-        time(op, iters)
-    } else {
-        time_at_depth(depth - 1, op, iters)
-    };
-    // After the call, so that each frame stays on the stack.
-    black_box(&pad);
-    ns
 }
 
 /// Warms `op` up and returns the number of calls that take about
@@ -205,10 +187,7 @@ pub fn run() {
         })
         .collect();
     let mut loop_ns = Vec::with_capacity(rounds);
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64)
-        | 1;
+    let mut placement = Placement::new();
     for round in 0..rounds {
         let base = time(&mut *noop, noop_iters);
         loop_ns.push(base);
@@ -216,9 +195,7 @@ pub fn run() {
             let n = runners.len();
             for k in 0..n {
                 let r = &mut runners[(round + k) % n];
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
+                let seed = placement.next();
                 if replace {
                     // A new instance behind a spacer of 0 to 16 KiB in
                     // 64-byte steps: its buffers and handles land at other
@@ -226,17 +203,17 @@ pub fn run() {
                     // one lucky or unlucky placement for the whole run.
                     // (And below, the stack 0 to 4 KiB deeper.)
                     r.op = Box::new(|| {});
-                    r._spacer = vec![1u8; (seed % 256) as usize * 64];
+                    r._spacer = Placement::spacer(seed);
                     r.op = make(&r.key).unwrap_or_else(|| panic!("unknown operation {}", r.key));
                     let warm = (r.iters / 8).max(100);
                     measured(warm, &mut *r.op);
                 }
                 let depth = if replace {
-                    (seed >> 8) as usize % 64
+                    Placement::depth(seed, 0)
                 } else {
                     0
                 };
-                let ns = time_at_depth(depth, &mut *r.op, r.iters) - base;
+                let ns = at_depth(depth, || time(&mut *r.op, r.iters)) - base;
                 r.ns.push(ns.max(0.0));
             }
         }

@@ -406,9 +406,9 @@ pub fn stream(
     // A new placement (see `run`): the ring behind a spacer of 0 to 16 KiB,
     // each side 0 to 4 KiB deeper on its stack.
     let seed = place.unwrap_or(0);
-    let spacer = vec![1u8; (seed % 256) as usize * 64];
+    let spacer = Placement::spacer(seed);
     let (produce, consume) = (variant.make)();
-    let depths = [(seed >> 8) as usize % 64, (seed >> 16) as usize % 64];
+    let depths = [Placement::depth(seed, 0), Placement::depth(seed, 1)];
     let ready = std::sync::Barrier::new(2);
     let side = |cpu: usize, work: Side| {
         let ready = &ready;
@@ -417,7 +417,7 @@ pub fn stream(
             let pinned = pin(cpu);
             ready.wait();
             let start = Instant::now();
-            let waits = at_depth(depth, work, chunks);
+            let waits = at_depth(depth, || work(chunks));
             (start, Instant::now(), waits, pinned)
         }
     };
@@ -432,20 +432,58 @@ pub fn stream(
     (elapsed, p_pinned && c_pinned, [p_waits, c_waits])
 }
 
-/// Runs `work` `depth` frames of 64 bytes deeper on the stack: a side keeps
-/// its handle and loop state there, and a stack at one offset in a page
-/// for a whole run could collide with the ring's buffers every round.
+/// Where the next variant lands: a seed stepped for every variant and
+/// round (xorshift), which gives a spacer allocation of 0 to 16 KiB (in
+/// 64-byte steps) to make before the variant's buffers and stack depths
+/// of 0 to 4 KiB to run it at. Shared by this driver and the per-call one
+/// (`interleaved.rs`): a process that kept one placement for every round
+/// measured the same build differently from one process to the next.
+pub struct Placement(u64);
+
+impl Placement {
+    /// A seed from the clock.
+    pub fn new() -> Placement {
+        Placement(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1,
+        )
+    }
+
+    /// Steps to the next placement and returns its seed.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// The spacer to keep alive while the variant runs.
+    pub fn spacer(seed: u64) -> Vec<u8> {
+        vec![1u8; (seed % 256) as usize * 64]
+    }
+
+    /// Stack depth `k` of a placement (one per side), in 64-byte frames.
+    pub fn depth(seed: u64, k: usize) -> usize {
+        (seed >> (8 * (k + 1))) as usize % 64
+    }
+}
+
+/// Runs `f` `depth` frames of 64 bytes deeper on the stack: the code keeps
+/// its handles and loop state there, and a stack at one offset in a page
+/// for a whole run could collide with the buffers every round.
 #[inline(never)]
-fn at_depth(depth: usize, work: Side, chunks: usize) -> usize {
+pub fn at_depth<R>(depth: usize, f: impl FnOnce() -> R) -> R {
     let pad = [0u8; 64];
-    let waits = if depth == 0 {
-        work(chunks)
+    let r = if depth == 0 {
+        f()
     } else {
-        at_depth(depth - 1, work, chunks)
+        at_depth(depth - 1, f)
     };
     // After the call, so that each frame stays on the stack.
     black_box(&pad);
-    waits
+    r
 }
 
 /// The `q`-quantile of sorted `v` (nearest rank).
@@ -481,10 +519,7 @@ pub fn run() {
     // Each round places every variant anew (`PCM_RING_TWO_THREADS_REPLACE`,
     // default 1; 0 keeps one placement, the allocator's, for every round).
     let replace = env_usize("PCM_RING_TWO_THREADS_REPLACE", 1) != 0;
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64)
-        | 1;
+    let mut placement = Placement::new();
     let mut secs = vec![Vec::new(); variants.len()];
     // Waits per chunk, producer and consumer, per round.
     let mut waits = vec![[Vec::new(), Vec::new()]; variants.len()];
@@ -492,9 +527,7 @@ pub fn run() {
     for round in 0..rounds {
         for k in 0..variants.len() {
             let i = (round + k) % variants.len();
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            let seed = placement.next();
             let (t, pinned, w) = stream(&variants[i], chunks, replace.then_some(seed));
             all_pinned &= pinned;
             secs[i].push(t.as_secs_f64());
