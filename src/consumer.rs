@@ -6,7 +6,7 @@ use crate::format::{check_sample, SampleMismatch};
 use crate::header::{Geometry, Header, BUSY, FINISHED, GONE};
 use crate::storage::Shared;
 use crate::sync::{
-    Ordering, CACHE_EXACT_EDGES, CHECK_DISCARDS, CLAIM_CAS, CLAIM_ONLY_TO_COPY,
+    Ordering, CACHE_EXACT_EDGES, CHECK_DISCARDS, CLAIM_CAS, CLAIM_LOOKS_AGAIN, CLAIM_ONLY_TO_COPY,
     CONSISTENT_POSITIONS, CONSUMER_CACHE_REFRESH, OBSERVE_DISCARDS, OBSERVE_FINISH, OBSERVE_GONE,
     OBSERVE_READ, OBSERVE_WRITE, OVERWRITE_FRESH_READ, PUBLISH_GONE, PUBLISH_READ, USE_CLAIM,
 };
@@ -1024,14 +1024,15 @@ impl<'a> Consumer<'a> {
 
     /// `read`'s fast path under `OverwriteOldest`: streaming, and it is all
     /// there. The producer moves the read position too, so the consumer
-    /// loads it, claims it (the busy bit) only once it has seen the data to
-    /// copy, so that a read that copies nothing claims nothing, and loads
-    /// the write position again under the claim, when only the producer's
-    /// additions move it: the pair is then one instant's, as in
-    /// [`begin`](Self::begin), without its checks around unclaimed loads.
-    /// `None` leaves the read to the general path: not enough data (as far
-    /// as it can tell), a claim left by a leaked grant, a claim lost to a
-    /// discard, an empty or partial-block destination.
+    /// claims it (the busy bit, [`claim_fresh`](Self::claim_fresh)) only
+    /// once it has seen the data to copy, so that a read that copies
+    /// nothing claims nothing, and loads the write position again under the
+    /// claim, when only the producer's additions move it: the pair is then
+    /// one instant's, as in [`begin`](Self::begin), without its checks
+    /// around unclaimed loads. `None` leaves the read to the general path:
+    /// not enough data (as far as it can tell), a claim left by a leaked
+    /// grant, a claim lost to discards, an empty or partial-block
+    /// destination.
     #[inline(always)]
     fn take_claimed(&mut self, dst: &mut [u8]) -> Option<ReadOutcome> {
         let len = dst.len();
@@ -1047,40 +1048,66 @@ impl<'a> Consumer<'a> {
         Some(self.took(len, view.available, view.finished()))
     }
 
-    /// The claim of `take_claimed` (a streaming read under `OverwriteOldest`
-    /// in one process), for `need` bytes that the caller checked are whole
-    /// blocks, `0 < need <= capacity`: loads the read position, the end
-    /// flag and the write position once and, if `need` bytes look
-    /// buffered, claims the read position and loads the write position
-    /// again under the claim, where the producer only adds. `None`
-    /// (nothing claimed) leaves the caller to the general path: too little
-    /// (as far as this look can tell), a claim left by a leaked grant, a
-    /// claim lost to a discard.
+    /// The claim of a streaming read or read grant under `OverwriteOldest`
+    /// in one process, for at least `need` bytes that the caller checked
+    /// are whole blocks, `0 < need <= capacity`. It loads the end flag and
+    /// the write position and, if `need` bytes look buffered, claims the
+    /// read position with one compare-and-swap that expects this handle's
+    /// own last one (what it last published or saw): unless the producer
+    /// discarded since, the claim needs no load of the read position
+    /// first, and so no second transfer of its line when the producer has
+    /// been loading it. If the producer did discard, the failed swap
+    /// returns where the read position is now, and the claim is tried once
+    /// more from there. Under the claim only the producer's additions move
+    /// the write position, so its load then pairs with the read position
+    /// as one instant's (the first load only said whether to claim: a
+    /// producer that discarded twice the capacity meanwhile brings the read
+    /// position back to the same value, with other data behind it).
+    /// `None` (nothing claimed) leaves the caller to the general path: too
+    /// little (as far as this look can tell), a claim left by a leaked
+    /// grant, a claim lost twice to discards.
     #[inline(always)]
     fn claim_fresh(&self, need: usize) -> Option<View> {
         let g = self.geometry;
         let header = self.shared.header();
-        let raw = header.read.load(OBSERVE_READ);
         // Before the write position: if the end is seen, so is the last
         // write.
         let finished = finished_in(header);
         let write = header.write.load(OBSERVE_WRITE) as usize;
-        let read = raw as usize;
-        if raw & BUSY != 0 || need > g.distance(read, write) {
+        let mut read = self.read;
+        if need > g.distance(read, write) {
             return None;
         }
-        // Lock-free: fails only if the producer discarded since the load.
+        let mut raw = read as u32;
         if USE_CLAIM {
-            header
-                .read
-                .compare_exchange(raw, raw | BUSY, CLAIM_CAS, Ordering::Relaxed)
-                .ok()?;
+            // Lock-free: fails only if the producer discarded since this
+            // handle last saw the read position (or a leaked grant's claim
+            // is still set).
+            if let Err(now) =
+                header
+                    .read
+                    .compare_exchange(raw, raw | BUSY, CLAIM_CAS, Ordering::Relaxed)
+            {
+                read = now as usize;
+                if now & BUSY != 0 || need > g.distance(read, write) {
+                    return None;
+                }
+                raw = now;
+                header
+                    .read
+                    .compare_exchange(raw, raw | BUSY, CLAIM_CAS, Ordering::Relaxed)
+                    .ok()?;
+            }
         }
-        let available = g.distance(read, header.write.load(OBSERVE_WRITE) as usize);
+        let available = if CLAIM_LOOKS_AGAIN {
+            g.distance(read, header.write.load(OBSERVE_WRITE) as usize)
+        } else {
+            g.distance(read, write)
+        };
         if need > available {
-            // The first pair was not one instant's (the producer moved the
-            // read position away and back between the loads): release the
-            // claim and let the general path look again.
+            // The first look was not this instant's (the producer moved the
+            // read position away and back since): release the claim and
+            // let the general path look again.
             header.read.store(raw, PUBLISH_READ);
             return None;
         }
@@ -1229,7 +1256,16 @@ impl<'a> Consumer<'a> {
                 len: want,
             };
         }
-        let view = if self.fast {
+        let claimed = if self.fast_overwrite && want > 0 {
+            // As in `read`: claimed with one swap if at least a block is
+            // there; else the general path.
+            self.claim_fresh(self.geometry.block_align)
+        } else {
+            None
+        };
+        let view = if let Some(view) = claimed {
+            view
+        } else if self.fast {
             // One look, as in `read`'s fast path.
             let header = self.shared.header();
             let finished = finished_in(header);

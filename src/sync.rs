@@ -72,6 +72,13 @@ pub(crate) const USE_CLAIM: bool = !cfg!(pcm_ring_weaken = "skip_claim");
 /// overrunning producer drop its newest data for nothing.
 pub(crate) const CLAIM_ONLY_TO_COPY: bool = !cfg!(pcm_ring_weaken = "claim_idle");
 
+/// Whether the consumer's claim under `OverwriteOldest` loads the write
+/// position again once it holds. Weakened, it keeps the one it loaded
+/// before claiming, from another instant if the producer discarded twice
+/// the capacity meanwhile (the read position came back to the same value),
+/// and copies blocks the producer is writing.
+pub(crate) const CLAIM_LOOKS_AGAIN: bool = !cfg!(pcm_ring_weaken = "claim_stale_write");
+
 /// Whether the consumer checks that its two positions come from one instant
 /// (under `OverwriteOldest` the producer moves both). Weakened, it loads
 /// each once, and `available` can exceed the capacity.

@@ -1941,6 +1941,52 @@ fn a_forgotten_read_grant_does_not_wedge_overwrite_oldest() -> Result {
     Ok(())
 }
 
+/// A streaming consumer under `OverwriteOldest` whose producer discarded
+/// since its last read: the claim, which expects the read position this
+/// consumer last saw, fails and is taken again from where the producer
+/// moved it, for `read` and for `read_grant`; and after the producer
+/// discarded exactly twice the capacity (the read position back at the
+/// value the consumer last saw), the claim holds and the write position
+/// loaded under it gives the data that is there now.
+#[test]
+fn overwrite_oldest_reads_on_from_where_the_producer_discarded_to() -> Result {
+    let config = Config::raw(2, 8).overrun(Overrun::OverwriteOldest);
+    let (mut tx, mut rx) = pcm_ring::heap(&config)?;
+    let _ = tx.write(&bytes(1, 8))?;
+    let mut out = [0u8; 2];
+    assert_eq!(got(rx.read(&mut out)?), plain(2, 0)); // streaming now
+    assert_eq!(out, [1, 2]);
+    // Two bytes free: 4 written discard the oldest 2 (3, 4).
+    assert_eq!(wo(tx.write(&bytes(9, 4))?), (4, 0, 2, 0));
+    assert_eq!(got(rx.read(&mut out)?), plain(2, 0));
+    assert_eq!(out, [5, 6]);
+    assert_eq!(wo(tx.write(&bytes(13, 4))?), (4, 0, 2, 0));
+    let grant = rx.read_grant(4);
+    assert_eq!(grant.as_slices(), (&[9, 10, 11, 12][..], &[][..]));
+    // Claimed: a write into the full ring drops its own bytes.
+    assert_eq!(wo(tx.write(&bytes(17, 6))?), (0, 6, 0, 0));
+    assert_eq!(got(grant.release(4)?).data, 4);
+    // 13..=16 left, the read position at 12: these writes discard 16
+    // bytes, twice the capacity, and bring it back to the same value.
+    assert_eq!(wo(tx.write(&bytes(21, 8))?), (8, 0, 4, 0));
+    assert_eq!(wo(tx.write(&bytes(29, 8))?), (8, 0, 8, 0));
+    assert_eq!(wo(tx.write(&bytes(37, 4))?), (4, 0, 4, 0));
+    assert_eq!(got(rx.read(&mut out)?), plain(2, 0));
+    assert_eq!(out, [33, 34]);
+    assert_eq!(wo(tx.write(&bytes(41, 4))?), (4, 0, 2, 0));
+    let grant = rx.read_grant(8);
+    let (a, b) = grant.as_slices();
+    assert_eq!([a, b].concat(), [37, 38, 39, 40, 41, 42, 43, 44]);
+    assert_eq!(got(grant.release(8)?).data, 8);
+    let c = totals(rx.counters());
+    assert_eq!(
+        (c.written, c.read, c.dropped, c.overwritten),
+        (40, 18, 6, 22)
+    );
+    assert_balanced(&tx, &rx);
+    Ok(())
+}
+
 #[test]
 fn a_sample_type_must_have_its_formats_size() -> Result {
     let (mut tx, mut rx) = pcm_ring::heap(&Config::new(Format::new(SampleFormat::I24, 2), 8))?;

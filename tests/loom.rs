@@ -763,18 +763,26 @@ fn counters_while_writing() {
     });
 }
 
-/// A 2-byte `OverwriteOldest` ring, streaming and full, while a producer
-/// thread makes four overrunning writes (each discards one frame and adds
-/// one, so the ring is full at every instant and the read position comes
-/// back to the same value); `take` takes one frame meanwhile and returns
-/// what it saw.
-fn full_ring_racing_overruns<T>(take: impl Fn(&mut pcm_ring::Consumer<'_>) -> T) -> T {
+/// A 2-byte `OverwriteOldest` ring, full, while a producer thread makes
+/// four overrunning writes (each discards one frame and adds one, so the
+/// ring is full at every instant and the read position comes back to the
+/// same value); `take` takes from it meanwhile and returns what it saw.
+/// `streaming`: the consumer has read a frame already, so its reads and
+/// grants take their fast path (the claim first); else it has not started
+/// streaming yet (it does on its first look, which finds a frame) and
+/// starts with the general path's pair of positions.
+fn full_ring_racing_overruns<T>(
+    streaming: bool,
+    take: impl Fn(&mut pcm_ring::Consumer<'_>) -> T,
+) -> T {
     let config = Config::raw(1, 2).overrun(Overrun::OverwriteOldest);
     let (mut tx, mut rx) = pcm_ring::heap(&config).unwrap();
     let _ = tx.write(&frames(&[1, 2], 1)).unwrap();
-    let mut one = [0u8; 1];
-    assert_eq!(rx.read(&mut one).unwrap().data, 1); // streaming now
-    let _ = tx.write(&frame(3, 1)).unwrap(); // full
+    if streaming {
+        let mut one = [0u8; 1];
+        assert_eq!(rx.read(&mut one).unwrap().data, 1); // streaming now
+        let _ = tx.write(&frame(3, 1)).unwrap(); // full
+    }
     let producer = thread::spawn(move || {
         for seq in 4..8 {
             let _ = tx.write(&frame(seq, 1)).unwrap();
@@ -789,31 +797,54 @@ fn full_ring_racing_overruns<T>(take: impl Fn(&mut pcm_ring::Consumer<'_>) -> T)
 /// (d) ABA on the read position: a ring that is full at every instant
 /// (each overrunning write discards one frame and adds one) must never read
 /// as empty. Four discards bring the read position of a 2-byte ring back to
-/// the same value, so a consumer that stalls between its loads can see the
-/// same read position twice around a write position of another instant; the
-/// producer's discard count tells it apart.
+/// the same value. A streaming read claims first, with a swap that expects
+/// the read position it last saw, and loads the write position under the
+/// claim, where only the producer's additions move it.
 ///
 /// Preemption bound 2.
 #[test]
 fn overwrite_oldest_full_ring_never_reads_empty() {
     check(Some(2), || {
-        let got = full_ring_racing_overruns(|rx| rx.read(&mut [0u8; 1]).unwrap());
+        let got = full_ring_racing_overruns(true, |rx| rx.read(&mut [0u8; 1]).unwrap());
         assert_eq!(got.data, 1, "a full ring read as empty: {got:?}");
         assert!(!got.underrun);
     });
 }
 
-/// (d) again, through a read grant: a streaming `read` under
-/// `OverwriteOldest` takes its fast path (it claims, then loads the write
-/// position under the claim, and hands anything unusual to the general
-/// path), while a read grant always starts with the general path's pair of
-/// positions, whose discard-count check this exercises.
+/// (d) again, through a read grant of a priming consumer, which starts
+/// with the general path's pair of positions: a consumer that stalls
+/// between its loads can see the same read position twice around a write
+/// position of another instant; the producer's discard count tells it
+/// apart.
 ///
 /// Preemption bound 2.
 #[test]
 fn overwrite_oldest_full_ring_never_grants_empty() {
     check(Some(2), || {
-        let granted = full_ring_racing_overruns(|rx| rx.read_grant(1).len());
+        let granted = full_ring_racing_overruns(false, |rx| rx.read_grant(1).len());
         assert_eq!(granted, 1, "a full ring granted nothing");
+    });
+}
+
+/// (e) ABA inside the claim: a streaming read of the whole ring looks at
+/// the write position, then claims the read position with a swap that
+/// expects the value it last saw. Four discards bring the read position
+/// back to that value, so the swap can succeed while the producer is in
+/// the middle of a write (its discard done, its frame not yet written):
+/// the read must size itself from the write position loaded under the
+/// claim (with the one loaded before, `claim_stale_write`, it copies the
+/// block being written: a causality violation).
+///
+/// Preemption bound 2.
+#[test]
+fn overwrite_oldest_claim_looks_again_after_a_span_of_discards() {
+    check(Some(2), || {
+        let (got, two) = full_ring_racing_overruns(true, |rx| {
+            let mut two = [0u8; 2];
+            let got = rx.read(&mut two).unwrap();
+            (got, two)
+        });
+        assert_eq!(got.data + got.silence, 2, "{got:?}");
+        assert_increasing(&decode(&two[..got.data], 1));
     });
 }
