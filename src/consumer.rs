@@ -1256,16 +1256,7 @@ impl<'a> Consumer<'a> {
                 len: want,
             };
         }
-        let claimed = if self.fast_overwrite && want > 0 {
-            // As in `read`: claimed with one swap if at least a block is
-            // there; else the general path.
-            self.claim_fresh(self.geometry.block_align)
-        } else {
-            None
-        };
-        let view = if let Some(view) = claimed {
-            view
-        } else if self.fast {
+        let view = if self.fast {
             // One look, as in `read`'s fast path.
             let header = self.shared.header();
             let finished = finished_in(header);
@@ -1277,6 +1268,13 @@ impl<'a> Consumer<'a> {
             };
             self.cached.set(available);
             View::new(self.read, available, finished, false)
+        } else if self.fast_overwrite && want > 0 {
+            // As in `read`: claimed with one swap if at least a block is
+            // there; else the general path.
+            match self.claim_fresh(self.geometry.block_align) {
+                Some(view) => view,
+                None => self.begin(want),
+            }
         } else {
             self.begin(want)
         };
