@@ -52,10 +52,7 @@ declare -A catchers=(
 
 # Orderings that the protocol no longer relies on, with the reason. A model
 # cannot catch them; the script reports them and requires them to pass.
-# (None at present: the claim's acquire, listed here while a load of the
-# read position with acquire came before the claim, orders the claim's
-# look at the write position again since the claim expects the read
-# position the consumer last saw.)
+# None at present (docs/loom.md tells how `claim` was one for a while).
 declare -A redundant=()
 
 # The declared weakenings: the values of cfg(pcm_ring_weaken, values(...)).

@@ -55,9 +55,11 @@ pub(crate) const OVERWRITE_CAS: Ordering = if cfg!(pcm_ring_weaken = "overwrite_
 };
 
 /// The consumer's compare-and-swap that claims the region it is about to copy.
-/// Redundant since the consumer loads the read position with acquire before
-/// the claim and the write position with acquire after it (loom-bite lists
-/// it as such); kept as a margin.
+/// Its fast path expects the read position the consumer last saw, without
+/// loading it first; when discards brought the read position back to that
+/// value, this acquire (of the producer's last discard) is what makes the
+/// write position loaded under the claim at least the one published before
+/// those discards.
 pub(crate) const CLAIM_CAS: Ordering = if cfg!(pcm_ring_weaken = "claim") {
     Relaxed
 } else {
