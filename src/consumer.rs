@@ -684,16 +684,36 @@ impl<'a> Consumer<'a> {
         }
     }
 
-    /// Copies the ring from storage offset `offset` into `dst`.
+    /// Copies the ring from storage offset `offset` into `dst`. A copy that
+    /// stops before the end of the storage is one `memcpy` here; one that
+    /// crosses it is out of line, so that the caller saves no registers to
+    /// the stack around the call (as the producer's `copy_at_with`).
     #[inline(always)]
     fn copy_at_with<const HARDENED: bool>(&self, offset: usize, dst: &mut [u8]) {
+        if dst.len() <= self.geometry.capacity - offset {
+            // SAFETY: the range is inside the storage (it ends at or before
+            // the end) and inside the published region this read observed
+            // (and, under `OverwriteOldest`, claimed), which the producer
+            // does not write until the read position moves. `HARDENED` is
+            // the handle's (the callers ask `untrusted`, or know the answer
+            // from `fast`).
+            unsafe { self.shared.copy_out_as::<HARDENED>(offset, dst) }
+        } else {
+            self.copy_across_end::<HARDENED>(offset, dst);
+        }
+    }
+
+    /// [`copy_at_with`](Self::copy_at_with) for a copy that crosses the end
+    /// of the storage: the part up to the end, then the rest from the start.
+    #[cold]
+    #[inline(never)]
+    fn copy_across_end<const HARDENED: bool>(&self, offset: usize, dst: &mut [u8]) {
         let first = dst.len().min(self.geometry.capacity - offset);
         let (a, b) = dst.split_at_mut(first);
         // SAFETY: both ranges are inside the storage and inside the published
         // region this read observed (and, under `OverwriteOldest`, claimed),
         // which the producer does not write until the read position moves.
-        // `HARDENED` is the handle's (the callers ask `untrusted`, or know
-        // the answer from `fast`).
+        // `HARDENED` is the handle's, as in `copy_at_with`.
         unsafe {
             self.shared.copy_out_as::<HARDENED>(offset, a);
             if !b.is_empty() {

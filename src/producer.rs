@@ -926,15 +926,38 @@ impl<'a> Producer<'a> {
         self.copy_at_with::<false>(src);
     }
 
+    /// Copies `src` (at most the free space) to the write position. A copy
+    /// that stops before the end of the storage is one `memcpy` here; one
+    /// that crosses it (once per capacity's worth of data at most) is out
+    /// of line, so that fewer values live across the call and the caller
+    /// saves no registers to the stack around it: those stores cost time
+    /// where a copy's own stores fill the store buffer.
     #[inline(always)]
     fn copy_at_with<const HARDENED: bool>(&self, src: &[u8]) {
+        let offset = self.write_offset;
+        if src.len() <= self.geometry.capacity - offset {
+            // SAFETY: the range is inside the storage (it ends at or before
+            // the end) and is free space, which only the producer touches.
+            // `HARDENED` is the handle's (the callers ask `untrusted`, or
+            // know the answer from `blocked`).
+            unsafe { self.shared.copy_in_as::<HARDENED>(offset, src) }
+        } else {
+            self.copy_across_end::<HARDENED>(src);
+        }
+    }
+
+    /// [`copy_at_with`](Self::copy_at_with) for a copy that crosses the end
+    /// of the storage: the part up to the end, then the rest from the start.
+    #[cold]
+    #[inline(never)]
+    fn copy_across_end<const HARDENED: bool>(&self, src: &[u8]) {
         let offset = self.write_offset;
         let first = src.len().min(self.geometry.capacity - offset);
         let (a, b) = src.split_at(first);
         // SAFETY: both ranges are inside the storage (`first` stops at the
         // end, `b` is shorter than the free space that follows) and are free
-        // space, which only the producer touches. `HARDENED` is the handle's
-        // (the callers ask `untrusted`, or know the answer from `blocked`).
+        // space, which only the producer touches. `HARDENED` is the handle's,
+        // as in `copy_at_with`.
         unsafe {
             self.shared.copy_in_as::<HARDENED>(offset, a);
             if !b.is_empty() {
