@@ -673,6 +673,21 @@ impl<'a> Consumer<'a> {
         edge
     }
 
+    /// [`low_watermark_edge`](Self::low_watermark_edge) for a read that
+    /// leaves the fill at `level`, where it found it (silence of an empty or
+    /// priming ring): the same edge, with the flag stored only if it
+    /// changes (see `read_silence`).
+    #[inline(always)]
+    fn low_watermark_edge_at(&mut self, level: usize) -> bool {
+        let below = level < self.low_watermark;
+        // `level >= low_watermark` is `!below`: the edge needs `below`.
+        let edge = below & !self.below_low_watermark;
+        if below != self.below_low_watermark {
+            self.below_low_watermark = below;
+        }
+        edge
+    }
+
     /// Copies the ring from position `pos` into `dst`, across the wrap.
     #[inline]
     fn copy_at(&self, pos: usize, dst: &mut [u8]) {
@@ -879,16 +894,26 @@ impl<'a> Consumer<'a> {
         // Not all there, not streaming, an `OverwriteOldest` read that its
         // short path leaves to the general one, shared memory (where
         // `begin` checks the write position, and a hardened handle loads it
-        // once), or an error.
-        self.read_general(dst)
+        // once), or an error. Its result comes back through `slot`:
+        // returned in memory, it would make the caller merge every path's
+        // outcome there, and the short paths would store theirs too.
+        let mut slot = Ok(ReadOutcome::default());
+        self.read_general(dst, &mut slot);
+        slot
     }
 
     /// [`read`](Self::read) when none of its short paths applies: not all
     /// there, not streaming, an `OverwriteOldest` read its short path left,
-    /// shared memory, or an error. Out of line, so that the short paths do
-    /// not pay for the registers it needs.
+    /// shared memory, or an error; the result into `slot`. Out of line, so
+    /// that the short paths do not pay for the registers it needs.
     #[inline(never)]
-    fn read_general(&mut self, dst: &mut [u8]) -> Result<ReadOutcome, ReadError> {
+    fn read_general(&mut self, dst: &mut [u8], slot: &mut Result<ReadOutcome, ReadError>) {
+        *slot = self.read_general_result(dst);
+    }
+
+    /// [`read_general`](Self::read_general)'s result.
+    #[inline(always)]
+    fn read_general_result(&mut self, dst: &mut [u8]) -> Result<ReadOutcome, ReadError> {
         self.check_blocks(dst.len())?;
         if self.check_peer && self.streaming && !self.overwrite {
             return Ok(if self.shared.untrusted() {
@@ -906,7 +931,7 @@ impl<'a> Consumer<'a> {
     /// the read position, and an empty ring takes the general path's
     /// consistent look): the ring is empty (an underrun if streaming), or
     /// priming and not yet at its threshold. Only silence and its counters
-    /// change, so it looks once, fills, and publishes (priming silence in
+    /// change, so it looks once, publishes, and fills (priming silence in
     /// place from the second such read on, see [`Tally`]). `None` leaves
     /// the read to the general path: data to deliver, the end of the
     /// stream, an empty or partial-block destination.
@@ -931,8 +956,17 @@ impl<'a> Consumer<'a> {
         if self.delivers(available, false) {
             return None;
         }
-        self.silence.fill(dst);
-        self.cached.set(available);
+        // The bookkeeping first, the fill last: across the fill's call only
+        // the outcome stays live, and the fill's own stores, which fill the
+        // store buffer, are not followed by more. (The counters may show the
+        // silence a moment before the buffer holds it; only the caller sees
+        // the buffer, when the call returns.) The cache is stored only if
+        // it changed: on an empty ring
+        // this read repeats with the same values, and a store costs time
+        // even when it changes nothing.
+        if self.cached.get() != available {
+            self.cached.set(available);
+        }
         let underrun = self.streaming;
         if self.streaming {
             // Empty while streaming: an underrun (two counters).
@@ -945,12 +979,14 @@ impl<'a> Consumer<'a> {
             self.tally
                 .publish_alone(field::SILENCE_PRIMING, &header.consumer_counters);
         }
-        let low_watermark = self.low_watermark_edge(available, available);
-        Some(ReadOutcome::packed(
+        let low_watermark = self.low_watermark_edge_at(available);
+        let out = ReadOutcome::packed(
             0,
             len,
             [underrun, !self.streaming, low_watermark, false, false],
-        ))
+        );
+        self.silence.fill(dst);
+        Some(out)
     }
 
     /// A streaming read of whole blocks on shared memory (not

@@ -356,7 +356,13 @@ impl<const N: usize> Tally<N> {
             return;
         }
         if index != HOT {
-            self.in_place_below = 0;
+            // Stored only if it changes: the silence of an empty ring
+            // changes one counter on every read, and a store that changes
+            // nothing still costs one where the fill filled the store
+            // buffer.
+            if self.in_place_below != 0 {
+                self.in_place_below = 0;
+            }
             if index != self.slot_alone[usize::from(self.current)] {
                 self.alone_below = 0;
             }
