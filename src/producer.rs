@@ -10,6 +10,7 @@ use crate::sync::{
 };
 use crate::{Config, Overrun, Sample, SampleFormat, WriteError};
 use core::cell::Cell;
+use core::mem::MaybeUninit;
 
 /// What a write did with its input.
 ///
@@ -582,12 +583,14 @@ impl<'a> Producer<'a> {
         // it is not a plain write of all of `src`: returned in memory, the
         // caller would merge the two paths' outcomes there, and the fast
         // path's would make the trip through memory too (see `WriteError`'s
-        // layout).
-        let mut slot = Ok(WriteOutcome::default());
+        // layout). It is not initialised here: three stores on every slow
+        // write, which is most writes across threads (a stale cache).
+        let mut slot = MaybeUninit::uninit();
         if self.write_slow(src, &mut slot) {
             return Ok(WriteOutcome::plain(len));
         }
-        slot
+        // SAFETY: `write_slow` initialises `slot` whenever it returns false.
+        unsafe { slot.assume_init() }
     }
 
     /// The fast path's write: `src` is whole blocks that fit in the cached
@@ -604,20 +607,24 @@ impl<'a> Producer<'a> {
     /// [`write`](Self::write) when the cached free space is not enough (or
     /// the call is an error). Returns whether it wrote all of `src` with
     /// nothing else to report (the common case: the cache was stale);
-    /// otherwise the result is in `slot`.
+    /// otherwise it initialises `slot` with the result.
     #[inline(never)]
-    fn write_slow(&mut self, src: &[u8], slot: &mut Result<WriteOutcome, WriteError>) -> bool {
+    fn write_slow(
+        &mut self,
+        src: &[u8],
+        slot: &mut MaybeUninit<Result<WriteOutcome, WriteError>>,
+    ) -> bool {
         match self.look_again(src.len()) {
             Some(Ok(())) => {
                 let _ = self.write_trusted(src);
                 true
             }
             Some(Err(e)) => {
-                *slot = Err(e);
+                slot.write(Err(e));
                 false
             }
             None => {
-                *slot = self.write_general(src);
+                slot.write(self.write_general(src));
                 false
             }
         }
