@@ -170,6 +170,8 @@ pub struct Consumer<'a> {
     /// The read position (authoritative unless `overwrite`, where the
     /// producer may move it and the header's copy rules).
     read: usize,
+    /// `read`'s offset into the storage.
+    read_offset: usize,
     /// Bytes that must be buffered before priming ends.
     threshold: usize,
     streaming: bool,
@@ -226,6 +228,7 @@ impl<'a> Consumer<'a> {
             low_watermark: config.low_watermark,
             sample: config.sample_format(),
             read: start,
+            read_offset: geometry.offset(start),
             threshold: config.start_threshold,
             streaming: false,
             fast: false,
@@ -606,6 +609,11 @@ impl<'a> Consumer<'a> {
     #[inline]
     fn end(&mut self, view: View, n: usize) {
         self.read = self.geometry.advance(view.read, n);
+        if !self.overwrite || !OVERWRITE_FRESH_READ {
+            // For `read`'s fast path (under `OverwriteOldest` the read
+            // position is the header's).
+            self.read_offset = self.geometry.offset(self.read);
+        }
         self.cached.set(view.available - n);
         if n > 0 || view.claimed() {
             self.shared
@@ -1049,10 +1057,10 @@ impl<'a> Consumer<'a> {
     #[inline(always)]
     fn take_as<const HARDENED: bool>(&mut self, dst: &mut [u8], available: usize) {
         let len = dst.len();
-        // The offset is derived, not kept: a field would cost a store on
-        // every read.
-        self.copy_at_with::<HARDENED>(self.geometry.offset(self.read), dst);
-        self.read = self.geometry.advance(self.read, len);
+        self.copy_at_with::<HARDENED>(self.read_offset, dst);
+        (self.read, self.read_offset) =
+            self.geometry
+                .advance_with_offset(self.read, self.read_offset, len);
         self.took_whole(len, available - len);
     }
 

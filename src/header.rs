@@ -328,6 +328,34 @@ impl Geometry {
         }
     }
 
+    /// `pos + n` and its offset, given `offset`, the offset of `pos`
+    /// (`n <= capacity`): two additions unless the end of the storage is
+    /// crossed.
+    #[inline(always)]
+    pub(crate) fn advance_with_offset(
+        &self,
+        pos: usize,
+        offset: usize,
+        n: usize,
+    ) -> (usize, usize) {
+        if offset + n < self.capacity {
+            // `pos` is `offset` or `offset + capacity`, so `pos + n` stays
+            // below twice the capacity.
+            (pos + n, offset + n)
+        } else {
+            self.advance_across_end(pos, n)
+        }
+    }
+
+    /// [`advance_with_offset`](Self::advance_with_offset) when the end of
+    /// the storage is crossed (once per capacity's worth of data).
+    #[cold]
+    #[inline(never)]
+    fn advance_across_end(&self, pos: usize, n: usize) -> (usize, usize) {
+        let pos = self.advance(pos, n);
+        (pos, self.offset(pos))
+    }
+
     /// Bytes from `from` to `to` in position space.
     #[inline]
     pub(crate) fn distance(&self, from: usize, to: usize) -> usize {

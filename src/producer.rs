@@ -83,10 +83,10 @@ pub struct Producer<'a> {
     overrun: Overrun,
     /// The declared sample format, if the configuration has one.
     sample: Option<SampleFormat>,
-    /// The write position; the header holds the published copy. Its offset
-    /// into the storage is derived where needed (`Geometry::offset`): kept
-    /// as a field, it cost a store on every write.
+    /// The write position; the header holds the published copy.
     write: usize,
+    /// `write`'s offset into the storage.
+    write_offset: usize,
     /// Bytes of a partial block stored (unpublished) at `write`.
     held: usize,
     /// Bytes of a partial block dropped by an overrun still to discard from
@@ -144,6 +144,7 @@ impl<'a> Producer<'a> {
             overrun: config.overrun,
             sample: config.sample_format(),
             write: start,
+            write_offset: geometry.offset(start),
             held: 0,
             skip: 0,
             finished: false,
@@ -459,7 +460,7 @@ impl<'a> Producer<'a> {
     /// ```
     #[must_use]
     pub fn held_partial(&self) -> &[u8] {
-        let offset = self.geometry.offset(self.write);
+        let offset = self.write_offset;
         // SAFETY: `held < block_align`, the block at `write` is free space
         // owned by the producer (reserved while `held > 0`), and it does not
         // wrap because offsets are whole blocks and the capacity is too.
@@ -940,7 +941,7 @@ impl<'a> Producer<'a> {
     /// where a copy's own stores fill the store buffer.
     #[inline(always)]
     fn copy_at_with<const HARDENED: bool>(&self, src: &[u8]) {
-        let offset = self.geometry.offset(self.write);
+        let offset = self.write_offset;
         if src.len() <= self.geometry.capacity - offset {
             // SAFETY: the range is inside the storage (it ends at or before
             // the end) and is free space, which only the producer touches.
@@ -957,7 +958,7 @@ impl<'a> Producer<'a> {
     #[cold]
     #[inline(never)]
     fn copy_across_end<const HARDENED: bool>(&self, src: &[u8]) {
-        let offset = self.geometry.offset(self.write);
+        let offset = self.write_offset;
         let first = src.len().min(self.geometry.capacity - offset);
         let (a, b) = src.split_at(first);
         // SAFETY: both ranges are inside the storage (`first` stops at the
@@ -1008,7 +1009,9 @@ impl<'a> Producer<'a> {
             } else {
                 0
             };
-        let write = self.geometry.advance(self.write, n);
+        let (write, write_offset) =
+            self.geometry
+                .advance_with_offset(self.write, self.write_offset, n);
         let room = if !look {
             // `n <= room`.
             let room = room - n;
@@ -1034,7 +1037,7 @@ impl<'a> Producer<'a> {
             capacity.saturating_sub(fill)
         };
         self.room.set(room);
-        self.write = write;
+        (self.write, self.write_offset) = (write, write_offset);
         let header = self.shared.header();
         header.write.store(write as u32, PUBLISH_WRITE);
         self.tally.add(field::WRITTEN, n as u64);
@@ -1113,7 +1116,7 @@ impl<'a> Producer<'a> {
         self.tally.add(field::DROPPED, skip as u64);
 
         if !to_held.is_empty() {
-            let offset = self.geometry.offset(self.write) + self.held;
+            let offset = self.write_offset + self.held;
             // SAFETY: the held block at `write` is reserved free space owned
             // by the producer, and `held + to_held <= block` keeps the range
             // inside it.
@@ -1278,7 +1281,7 @@ impl WriteGrant<'_, '_> {
     #[inline]
     pub fn as_mut_slices(&mut self) -> (&mut [u8], &mut [u8]) {
         let geometry = self.producer.geometry;
-        let offset = self.producer.geometry.offset(self.producer.write);
+        let offset = self.producer.write_offset;
         let first = self.len.min(geometry.capacity - offset);
         // SAFETY: the granted range is free space owned by the producer,
         // borrowed mutably through `self` for the slices' lifetime; the two
