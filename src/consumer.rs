@@ -961,9 +961,8 @@ impl<'a> Consumer<'a> {
         // store buffer, are not followed by more. (The counters may show the
         // silence a moment before the buffer holds it; only the caller sees
         // the buffer, when the call returns.) The cache is stored only if
-        // it changed: on an empty ring
-        // this read repeats with the same values, and a store costs time
-        // even when it changes nothing.
+        // it changed: on an empty ring this read repeats with the same
+        // values, and a store costs time even when it changes nothing.
         if self.cached.get() != available {
             self.cached.set(available);
         }
